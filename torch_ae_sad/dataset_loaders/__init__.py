@@ -1,0 +1,53 @@
+"""Datasets, anomaly-detection splits and under-sampling.
+
+Label convention: ``y_train == 1`` marks a labelled anomaly, ``0`` a normal or unlabelled
+sample; validation and test labels are ``1`` for an anomaly.
+"""
+
+from torch_ae_sad.dataset_loaders.idx import IDXFormatError, read_idx, write_idx
+from torch_ae_sad.dataset_loaders.sampling import (
+    SAMPLERS,
+    SamplerEntry,
+    check_ratio,
+    get_sampler,
+    project,
+    undersample,
+)
+from torch_ae_sad.dataset_loaders.sources import (
+    DATASETS,
+    ChecksumError,
+    DatasetNotFoundError,
+    check_dataset_name,
+    load_dataset,
+    load_tabular,
+)
+from torch_ae_sad.dataset_loaders.splits import (
+    Split,
+    many_vs_many,
+    one_vs_all,
+    tabular_split,
+    to_unit_float,
+)
+
+__all__ = [
+    "DATASETS",
+    "SAMPLERS",
+    "ChecksumError",
+    "DatasetNotFoundError",
+    "IDXFormatError",
+    "SamplerEntry",
+    "Split",
+    "check_dataset_name",
+    "check_ratio",
+    "get_sampler",
+    "load_dataset",
+    "load_tabular",
+    "many_vs_many",
+    "one_vs_all",
+    "project",
+    "read_idx",
+    "tabular_split",
+    "to_unit_float",
+    "undersample",
+    "write_idx",
+]

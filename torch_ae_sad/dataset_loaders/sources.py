@@ -1,0 +1,312 @@
+"""Where each dataset lives and how it is read into arrays.
+
+``load_dataset(name)`` returns ``(X_train, y_train, X_test, y_test)`` with images as ``uint8``
+arrays, channel-first for colour (``(n, 3, 32, 32)`` for CIFAR-10) and ``(n, H, W)`` for
+grayscale, and labels as ``int64``. ``load_tabular(path)`` reads ODDS ``.mat``, ``.npz`` and
+``.csv`` anomaly sets into ``(X, y)`` with ``y == 1`` for an outlier.
+
+Folders searched, in order: the ``root`` argument, ``$TORCH_AE_SAD_DATA/<name>``, the
+repository's ``datasets/<name>``, then system locations (Debian's ``dataset-fashion-mnist``
+package installs to ``/usr/share/datasets/fashion-mnist``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import os
+import pickle
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from torch_ae_sad import PROJECT_ROOT
+from torch_ae_sad.dataset_loaders.idx import read_idx
+
+#: Environment variable naming a folder that holds one sub-folder per dataset.
+DATA_ENV = "TORCH_AE_SAD_DATA"
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+#: sha256 of the *decompressed* content of known files, by dataset and file stem.
+KNOWN_SHA256: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+
+SYSTEM_DIRS: dict[str, list[Path]] = {
+    "fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")],
+}
+
+HOW_TO_GET: dict[str, str] = {
+    "mnist": "the MNIST IDX files ship with the repository in datasets/mnist/",
+    "fashion_mnist": ("install the Debian package 'dataset-fashion-mnist' (apt-get install "
+                      "dataset-fashion-mnist), or run 'python -m torch_ae_sad.dataset_loaders."
+                      "download fashion_mnist'"),
+    "cifar10": ("run 'python -m torch_ae_sad.dataset_loaders.download cifar10' or unpack "
+                "cifar-10-python.tar.gz there"),
+}
+
+CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+CIFAR_TEST = ["test_batch"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files were not found in any searched folder."""
+
+
+class ChecksumError(ValueError):
+    """A file's content does not match its known sha256."""
+
+
+def sha256_of(path: str | Path, *, decompress: bool = True) -> str:
+    """Return the sha256 of a file's content (of the decompressed content for gzip files)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    opener: Callable = gzip.open if (gz and decompress) else open
+    with opener(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | Path, expected: str) -> None:
+    """Raise :class:`ChecksumError` if the sha256 of ``path``'s content is not ``expected``."""
+    found = sha256_of(path)
+    if found != expected:
+        raise ChecksumError(f"{path}: expected sha256 {expected}, found {found}")
+
+
+def candidate_dirs(name: str, root: str | Path | None = None) -> list[Path]:
+    """Return the folders searched for dataset ``name``, in order."""
+    dirs: list[Path] = []
+    if root is not None:
+        dirs.append(Path(root))
+    env = os.environ.get(DATA_ENV)
+    if env:
+        dirs.append(Path(env) / name)
+    dirs.append(PROJECT_ROOT / "datasets" / name)
+    dirs.extend(SYSTEM_DIRS.get(name, []))
+    return dirs
+
+
+def _not_found(name: str, dirs: list[Path], what: str) -> DatasetNotFoundError:
+    looked = ", ".join(str(d) for d in dirs)
+    return DatasetNotFoundError(f"dataset {name!r}: expected {what}; looked in: {looked}. "
+                                f"To get it: {HOW_TO_GET.get(name, 'see datasets/README.md')}")
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for cand in (folder / f"{stem}.gz", folder / stem):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _load_idx_dataset(name: str, root: str | Path | None, verify: bool) -> tuple[np.ndarray, ...]:
+    dirs = candidate_dirs(name, root)
+    for folder in dirs:
+        paths = {k: _find_idx(folder, stem) for k, stem in IDX_FILES.items()}
+        if all(paths.values()):
+            break
+    else:
+        raise _not_found(name, dirs, "the four IDX files " + ", ".join(
+            f"{s}[.gz]" for s in IDX_FILES.values()))
+    if verify:
+        for key, path in paths.items():
+            verify_file(path, KNOWN_SHA256[name][IDX_FILES[key]])
+    arrays = {k: read_idx(p) for k, p in paths.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1:
+            raise ValueError(f"{paths[f'{part}_images']}: expected (n, H, W) images and (n,) "
+                             f"labels, found {images.shape} and {labels.shape}")
+        if len(images) != len(labels):
+            raise ValueError(f"{paths[f'{part}_labels']}: expected {len(images)} labels to "
+                             f"match {paths[f'{part}_images']}, found {len(labels)}")
+    return (arrays["train_images"], arrays["train_labels"].astype(np.int64),
+            arrays["test_images"], arrays["test_labels"].astype(np.int64))
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as fh:
+        batch = pickle.load(fh, encoding="bytes")  # noqa: S301 - the official format is pickle
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{path}: expected a CIFAR-10 batch dict with 'data' and 'labels', "
+                         f"found keys {sorted(map(str, batch))}")
+    data = np.asarray(data, dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise ValueError(f"{path}: expected data of shape (n, 3072) and n labels, found "
+                         f"{data.shape} and {len(labels)} labels")
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def _load_cifar10(root: str | Path | None) -> tuple[np.ndarray, ...]:
+    dirs = candidate_dirs("cifar10", root)
+    for folder in dirs:
+        for sub in (folder, folder / "cifar-10-batches-py"):
+            if all((sub / f).is_file() for f in CIFAR_TRAIN + CIFAR_TEST):
+                train = [_read_cifar_batch(sub / f) for f in CIFAR_TRAIN]
+                x_te, y_te = _read_cifar_batch(sub / CIFAR_TEST[0])
+                return (np.concatenate([b[0] for b in train]),
+                        np.concatenate([b[1] for b in train]), x_te, y_te)
+    raise _not_found("cifar10", dirs, "the python pickles data_batch_1..5 and test_batch "
+                     "(optionally inside cifar-10-batches-py/)")
+
+
+def _load_digits() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    x_tr, x_te, y_tr, y_te = train_test_split(images, bunch.target.astype(np.int64),
+                                              test_size=0.3, stratify=bunch.target,
+                                              random_state=0)
+    return x_tr, y_tr, x_te, y_te
+
+
+#: Dataset name -> loader taking ``(root, verify)``.
+DATASETS: dict[str, Callable[[str | Path | None, bool], tuple[np.ndarray, ...]]] = {
+    "mnist": lambda root, verify: _load_idx_dataset("mnist", root, verify),
+    "fashion_mnist": lambda root, verify: _load_idx_dataset("fashion_mnist", root, verify),
+    "cifar10": lambda root, verify: _load_cifar10(root),
+    "digits": lambda root, verify: _load_digits(),
+}
+
+
+def check_dataset_name(name: str) -> str:
+    """Return ``name`` if it is a known dataset, else raise a ValueError listing them."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    return name
+
+
+def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Load a dataset's official train and test parts.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion_mnist", "cifar10", "digits"}
+        The dataset. ``digits`` is scikit-learn's bundled 8x8 set (split 70/30, stratified,
+        seed 0; pixel values rescaled from 0..16 to 0..255).
+    root : str or Path, optional
+        A folder to look in first.
+    verify : bool
+        Check the files against their known sha256 (MNIST, Fashion-MNIST).
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test : np.ndarray
+        ``uint8`` images (``(n, H, W)`` or ``(n, C, H, W)``) and ``int64`` labels. The arrays
+        are cached per ``(name, root, verify)``; copy before writing into them.
+    """
+    check_dataset_name(name)
+    root_key = None if root is None else str(Path(root).resolve())
+    return _load_cached(name, root_key, verify)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str, root: str | None, verify: bool) -> tuple[np.ndarray, ...]:
+    arrays = DATASETS[name](root, verify)
+    for arr in arrays:
+        arr.setflags(write=False)
+    return arrays
+
+
+def _read_csv(path: Path, label_column: str | int | None) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise ValueError(f"{path}: expected a CSV file with rows, found an empty file")
+    header = None
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        header, rows = rows[0], rows[1:]
+    table = np.asarray(rows, dtype=np.float64)
+    if label_column is None:
+        col = table.shape[1] - 1
+    elif isinstance(label_column, int):
+        col = label_column
+    else:
+        if header is None or label_column not in header:
+            raise ValueError(f"{path}: expected a label column {label_column!r}, found columns "
+                             f"{header}")
+        col = header.index(label_column)
+    y = table[:, col]
+    return np.delete(table, col, axis=1), y
+
+
+def load_tabular(path: str | Path, *, label_column: str | int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Read a tabular anomaly set: ODDS ``.mat`` or ``.npz`` (keys ``X``, ``y``) or ``.csv``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    label_column : str or int, optional
+        CSV only: the label column's header name or index (default: the last column).
+
+    Returns
+    -------
+    X : np.ndarray of float32, shape (n, d)
+    y : np.ndarray of int64, shape (n,)
+        ``1`` for an outlier, ``0`` for an inlier.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tabular file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".mat":
+        from scipy.io import loadmat
+
+        try:
+            mat = loadmat(path)
+        except NotImplementedError as exc:  # MATLAB v7.3 files are HDF5
+            raise ValueError(f"{path}: a MATLAB v7.3 (HDF5) file; expected v5 .mat, convert it "
+                             "to .npz with keys X and y") from exc
+        X, y = mat.get("X"), mat.get("y")
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as npz:
+            X = npz["X"] if "X" in npz else None
+            y = npz["y"] if "y" in npz else None
+    elif suffix == ".csv":
+        X, y = _read_csv(path, label_column)
+    else:
+        raise ValueError(f"{path}: expected a .mat, .npz or .csv file, found {suffix!r}")
+    if X is None or y is None:
+        raise ValueError(f"{path}: expected arrays 'X' and 'y'")
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y).ravel()
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"{path}: expected X of shape (n, d) and n labels, found {X.shape} and "
+                         f"{y.shape}")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"{path}: expected labels in {{0, 1}}, found {sorted(values)}")
+    return X, y.astype(np.int64)

@@ -1,0 +1,303 @@
+"""Anomaly-detection splits of labelled datasets: one-vs-all, many-vs-many, tabular.
+
+Every builder returns a :class:`Split` whose training labels follow the package convention:
+``y_train == 1`` marks a *labelled* anomaly, ``0`` a normal or unlabelled sample (which may be a
+polluting anomaly, see ``y_train_true``). Validation and test labels are ``1`` for anomalies.
+Images come out as ``float32`` in ``[0, 1]``, channel-first ``(n, C, H, W)``; tabular data as
+``(n, d)``. Every random draw comes from ``numpy.random.default_rng(seed)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from torch_ae_sad.dataset_loaders.sources import load_dataset
+
+Data = str | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass
+class Split:
+    """Train / validation / test arrays of one anomaly-detection task.
+
+    Attributes
+    ----------
+    X_train, y_train : np.ndarray
+        Training data; ``y_train`` is 1 for a labelled anomaly, 0 otherwise.
+    X_val, y_val : np.ndarray
+        Validation data; ``y_val`` is 1 for an anomaly.
+    X_test, y_test : np.ndarray
+        Test data (the dataset's official test part); ``y_test`` is 1 for an anomaly.
+    meta : dict
+        Classes, counts, seed and options that built the split (JSON-serialisable).
+    y_train_true : np.ndarray
+        1 for every anomaly in the training data, polluting (unlabelled) ones included.
+    classes_train, classes_test : np.ndarray
+        The original class label of each training and test sample.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    y_train_true: np.ndarray | None = None
+    classes_train: np.ndarray | None = None
+    classes_test: np.ndarray | None = None
+
+    def replace(self, **changes: Any) -> Split:
+        """Return a copy with some fields replaced (arrays are not copied)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def n_normal_train(self) -> int:
+        """Number of training samples labelled 0 (normal or unlabelled)."""
+        return int(np.sum(self.y_train == 0))
+
+    @property
+    def n_labelled_train(self) -> int:
+        """Number of labelled anomalies in the training data."""
+        return int(np.sum(self.y_train == 1))
+
+
+def to_unit_float(X: np.ndarray) -> np.ndarray:
+    """Return images as ``float32`` in ``[0, 1]`` with a channel axis; tabular data as float32.
+
+    ``uint8`` input is divided by 255; ``(n, H, W)`` gets a channel axis ``(n, 1, H, W)``.
+    """
+    X = np.asarray(X)
+    out = X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
+    if out.ndim == 3:
+        out = out[:, None]
+    return out
+
+
+def _resolve_data(data: Data) -> tuple[str, tuple[np.ndarray, ...]]:
+    if isinstance(data, str):
+        return data, load_dataset(data)
+    if not (isinstance(data, tuple | list) and len(data) == 4):
+        raise TypeError("data: expected a dataset name or a tuple (X_train, y_train, X_test, "
+                        f"y_test), found {type(data).__name__}")
+    arrays = tuple(np.asarray(a) for a in data)
+    for x, y, part in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
+        if len(x) != len(y):
+            raise ValueError(f"data: expected as many {part} labels as {part} samples, found "
+                             f"{len(y)} labels for {len(x)} samples")
+    return "custom", arrays
+
+
+def _count(value: int | float, reference: int, name: str) -> int:
+    """Turn a count or a fraction ``f = n / (reference + n)`` into a count."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}: expected an int count or a float fraction, found {value!r}")
+    if isinstance(value, int | np.integer):
+        if value < 0:
+            raise ValueError(f"{name}: expected a count >= 0, found {value}")
+        return int(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a fraction in [0, 1), found {value}")
+    return int(round(value * reference / (1.0 - value)))
+
+
+def _check_classes(normal: Sequence[int], anomaly: Sequence[int], known: Sequence[int] | None,
+                   available: np.ndarray) -> None:
+    if len(normal) == 0:
+        raise ValueError("normal_classes: expected at least one class, found an empty list")
+    if len(anomaly) == 0:
+        raise ValueError("anomaly_classes: expected at least one class, found an empty list")
+    overlap = sorted(set(normal) & set(anomaly))
+    if overlap:
+        raise ValueError(f"normal_classes and anomaly_classes: expected disjoint lists, found "
+                         f"{overlap} in both")
+    avail = set(np.unique(available).tolist())
+    for name, classes in (("normal_classes", normal), ("anomaly_classes", anomaly),
+                          ("known_classes", known or [])):
+        missing = sorted(set(classes) - avail)
+        if missing:
+            raise ValueError(f"{name}: expected classes among {sorted(avail)}, found {missing}")
+    if known is not None:
+        if len(known) == 0:
+            raise ValueError("known_classes: expected None (all anomaly classes) or a non-empty "
+                             "list, found an empty list")
+        extra = sorted(set(known) - set(anomaly))
+        if extra:
+            raise ValueError(f"known_classes: expected a subset of anomaly_classes "
+                             f"{sorted(anomaly)}, found {extra}")
+
+
+def _build(data: Data, normal: Sequence[int], anomaly: Sequence[int] | None, scenario: str, *,
+           labelled: int | float, known_classes: Sequence[int] | None, pollution: float,
+           val_fraction: float, val_labelled: int | float, seed: int) -> Split:
+    name, (x_tr, y_tr, x_te, y_te) = _resolve_data(data)
+    normal = sorted(int(c) for c in normal)
+    if anomaly is None:
+        anomaly = sorted(set(np.unique(y_tr).tolist()) - set(normal))
+    anomaly = sorted(int(c) for c in anomaly)
+    known = None if known_classes is None else sorted(int(c) for c in known_classes)
+    _check_classes(normal, anomaly, known, y_tr)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction: expected a fraction in [0, 1), found {val_fraction}")
+    if not 0.0 <= pollution < 1.0:
+        raise ValueError(f"pollution: expected a fraction in [0, 1), found {pollution}")
+
+    rng = np.random.default_rng(seed)
+    normal_idx = rng.permutation(np.flatnonzero(np.isin(y_tr, normal)))
+    n_val = int(round(val_fraction * len(normal_idx)))
+    val_norm, train_norm = normal_idx[:n_val], normal_idx[n_val:]
+
+    source = known if known is not None else anomaly
+    pool = rng.permutation(np.flatnonzero(np.isin(y_tr, source)))
+    n_poll = _count(pollution, len(train_norm), "pollution")
+    n_lab = _count(labelled, len(train_norm) + n_poll, "labelled")
+    n_val_lab = _count(val_labelled, len(val_norm), "val_labelled")
+    if n_lab + n_val_lab > len(pool):
+        raise ValueError(f"labelled: expected at most {len(pool)} labelled anomalies (training "
+                         f"+ validation) from classes {source}, found a request for "
+                         f"{n_lab} + {n_val_lab}")
+    lab_idx, val_anom = pool[:n_lab], pool[n_lab:n_lab + n_val_lab]
+    used = np.concatenate([lab_idx, val_anom])
+    rest = np.setdiff1d(np.flatnonzero(np.isin(y_tr, anomaly)), used)
+    if n_poll > len(rest):
+        raise ValueError(f"pollution: expected at most {len(rest)} unlabelled anomalies left in "
+                         f"classes {anomaly}, found a request for {n_poll}")
+    poll_idx = rng.choice(rest, size=n_poll, replace=False) if n_poll else rest[:0]
+
+    train_idx = np.concatenate([train_norm, poll_idx, lab_idx])
+    y_train = np.concatenate([np.zeros(len(train_norm) + n_poll, np.int64),
+                              np.ones(n_lab, np.int64)])
+    y_true = np.concatenate([np.zeros(len(train_norm), np.int64), np.ones(n_poll + n_lab,
+                                                                           np.int64)])
+    order = rng.permutation(len(train_idx))
+    train_idx, y_train, y_true = train_idx[order], y_train[order], y_true[order]
+    val_idx = np.concatenate([val_norm, val_anom])
+    y_val = np.concatenate([np.zeros(len(val_norm), np.int64), np.ones(len(val_anom), np.int64)])
+    test_mask = np.isin(y_te, normal + anomaly)
+    y_test = np.isin(y_te[test_mask], anomaly).astype(np.int64)
+
+    meta = {
+        "dataset": name, "scenario": scenario, "normal_classes": normal,
+        "anomaly_classes": anomaly, "known_classes": known, "labelled": labelled,
+        "n_labelled": n_lab, "pollution": pollution, "n_polluted": n_poll,
+        "val_fraction": val_fraction, "val_labelled": val_labelled,
+        "n_val_normal": len(val_norm), "n_val_anomalies": len(val_anom),
+        "n_train": len(train_idx), "n_train_normal": len(train_norm),
+        "n_test": int(test_mask.sum()), "n_test_anomalies": int(y_test.sum()),
+        "input_shape": list(to_unit_float(x_tr[:1]).shape[1:]), "seed": seed,
+    }
+    return Split(X_train=to_unit_float(x_tr[train_idx]), y_train=y_train,
+                 X_val=to_unit_float(x_tr[val_idx]), y_val=y_val,
+                 X_test=to_unit_float(x_te[test_mask]), y_test=y_test, meta=meta,
+                 y_train_true=y_true, classes_train=np.asarray(y_tr[train_idx], np.int64),
+                 classes_test=np.asarray(y_te[test_mask], np.int64))
+
+
+def one_vs_all(data: Data, normal_class: int, *, labelled: int | float = 60,
+               known_classes: Sequence[int] | None = None, pollution: float = 0.0,
+               val_fraction: float = 0.1, val_labelled: int | float = 0, seed: int = 0) -> Split:
+    """One class is normal, every other class is anomalous.
+
+    Parameters
+    ----------
+    data : str or tuple
+        A dataset name for :func:`load_dataset` or ``(X_train, y_train, X_test, y_test)``.
+    normal_class : int
+        The normal class.
+    labelled : int or float
+        Labelled anomalies in the training data: a count, or a fraction ``gamma_l`` of the
+        training set (``n_l / (n_unlabelled + n_l)``, the Deep SAD convention).
+    known_classes : list of int, optional
+        Classes the labelled anomalies are drawn from (Deep SAD protocol); default all.
+    pollution : float
+        Fraction ``gamma_p`` of the unlabelled training data that are anomalies (from any
+        anomaly class), labelled 0.
+    val_fraction : float
+        Fraction of the normal training pool held out for validation.
+    val_labelled : int or float
+        Anomalies in the validation part (from the known classes, disjoint from the labelled
+        training anomalies), as a count or a fraction of the validation part.
+    seed : int
+        Seed of every random draw.
+
+    Returns
+    -------
+    Split
+    """
+    return _build(data, [normal_class], None, "one_vs_all", labelled=labelled,
+                  known_classes=known_classes, pollution=pollution, val_fraction=val_fraction,
+                  val_labelled=val_labelled, seed=seed)
+
+
+def many_vs_many(data: Data, normal_classes: Sequence[int], anomaly_classes: Sequence[int], *,
+                 labelled: int | float = 60, known_classes: Sequence[int] | None = None,
+                 pollution: float = 0.0, val_fraction: float = 0.1,
+                 val_labelled: int | float = 0, seed: int = 0) -> Split:
+    """Several classes are normal, several others anomalous; other classes are left out.
+
+    Parameters are those of :func:`one_vs_all`, with ``normal_classes`` and
+    ``anomaly_classes`` disjoint, non-empty lists.
+
+    Returns
+    -------
+    Split
+    """
+    return _build(data, normal_classes, anomaly_classes, "many_vs_many", labelled=labelled,
+                  known_classes=known_classes, pollution=pollution, val_fraction=val_fraction,
+                  val_labelled=val_labelled, seed=seed)
+
+
+def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
+                  train_fraction: float = 0.6, val_fraction: float = 0.2, scale: bool = True,
+                  seed: int = 0, name: str = "tabular") -> Split:
+    """Split a tabular anomaly set (``y == 1`` outlier) by TOLL's protocol.
+
+    Training gets ``train_fraction`` of the normals; validation and test each get
+    ``val_fraction`` of the normals and of the anomalies; labelled training anomalies are drawn
+    from the anomalies left over. With ``scale`` every feature is min-max scaled with the
+    training part's range.
+
+    Returns
+    -------
+    Split
+    """
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y).astype(np.int64)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"X, y: expected (n, d) and (n,), found {X.shape} and {y.shape}")
+    if not (0 < train_fraction and 0 < val_fraction
+            and train_fraction + 2 * val_fraction <= 1 + 1e-9):
+        raise ValueError(f"train_fraction + 2 * val_fraction: expected <= 1, found "
+                         f"{train_fraction} + 2 * {val_fraction}")
+    rng = np.random.default_rng(seed)
+    norm = rng.permutation(np.flatnonzero(y == 0))
+    anom = rng.permutation(np.flatnonzero(y == 1))
+    n_tr, n_va = int(round(train_fraction * len(norm))), int(round(val_fraction * len(norm)))
+    a_va = int(round(val_fraction * len(anom)))
+    tr_n, va_n, te_n = norm[:n_tr], norm[n_tr:n_tr + n_va], norm[n_tr + n_va:n_tr + 2 * n_va]
+    va_a, te_a, pool = anom[:a_va], anom[a_va:2 * a_va], anom[2 * a_va:]
+    n_lab = _count(labelled, len(tr_n), "labelled")
+    if n_lab > len(pool):
+        raise ValueError(f"labelled: expected at most {len(pool)} labelled anomalies, found a "
+                         f"request for {n_lab}")
+    train_idx = rng.permutation(np.concatenate([tr_n, pool[:n_lab]]))
+    val_idx, test_idx = np.concatenate([va_n, va_a]), np.concatenate([te_n, te_a])
+    X_tr = X[train_idx]
+    if scale:
+        lo, hi = X_tr.min(axis=0), X_tr.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+        X = (X - lo) / span
+        X_tr = X[train_idx]
+    meta = {"dataset": name, "scenario": "tabular", "labelled": labelled, "n_labelled": n_lab,
+            "train_fraction": train_fraction, "val_fraction": val_fraction, "scaled": scale,
+            "n_train": len(train_idx), "n_train_normal": len(tr_n), "n_val_normal": len(va_n),
+            "n_val_anomalies": len(va_a), "n_test": len(test_idx),
+            "n_test_anomalies": len(te_a), "input_shape": [X.shape[1]], "seed": seed}
+    y_train = y[train_idx]
+    return Split(X_train=X_tr, y_train=y_train, X_val=X[val_idx], y_val=y[val_idx],
+                 X_test=X[test_idx], y_test=y[test_idx], meta=meta, y_train_true=y_train.copy())

@@ -1,0 +1,206 @@
+"""Base classes of every detector: the scikit-learn-style API and the torch plumbing.
+
+Detectors follow scikit-learn: ``__init__`` only stores hyper-parameters; ``fit(X, y)``
+returns ``self`` and sets ``decision_scores_`` (training scores) and ``threshold_`` (the
+``1 - contamination`` quantile of them); ``decision_function(X)`` returns anomaly scores
+(higher = more anomalous); ``predict(X)`` returns 0/1 by ``threshold_``.
+
+``y`` in ``fit`` follows the package convention: 0 normal or unlabelled, 1 labelled anomaly.
+Images may be passed as ``(n, H, W)``, ``(n, C, H, W)`` or flattened; ``uint8`` input is
+divided by 255.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from torch_ae_sad.model.training import train_module
+from torch_ae_sad.utils.device import resolve_device
+from torch_ae_sad.utils.seeding import make_generator
+
+#: Detector name -> class, filled by subclasses of :class:`BaseDetector` as they are defined.
+DETECTORS: dict[str, type[BaseDetector]] = {}
+
+
+class BaseDetector(BaseEstimator):
+    """Common API of every detector (see the module docstring).
+
+    Subclasses implement ``_fit(X, y)`` and ``_score(X)`` on validated float32 arrays.
+    """
+
+    #: Whether the method is defined with labelled anomalies (warn when it gets none).
+    uses_labels: ClassVar[bool] = False
+    #: Whether the detector needs image-shaped input ``(n, C, H, W)``.
+    needs_images: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith(("Base", "Torch", "_")):
+            DETECTORS[cls.__name__] = cls
+
+    def __init__(self, contamination: float = 0.1) -> None:
+        self.contamination = contamination
+
+    # -- validation -------------------------------------------------------------------------
+    def _as_array(self, X: Any, name: str = "X") -> np.ndarray:
+        """Return ``X`` as finite float32 with a channel axis for ``(n, H, W)`` images."""
+        X = np.asarray(X)
+        if X.dtype == np.uint8:
+            X = X.astype(np.float32) / 255.0
+        elif not np.issubdtype(X.dtype, np.number) and X.dtype != np.bool_:
+            raise TypeError(f"{name}: expected numeric data, found dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim < 2 or len(X) == 0:
+            raise ValueError(f"{name}: expected a non-empty array of shape (n, ...), found "
+                             f"{X.shape}")
+        bad = ~np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name}: expected finite values, found NaN or inf in "
+                             f"{int(bad.sum())} "
+                             f"samples (first at index {int(np.flatnonzero(bad)[0])})")
+        if X.ndim == 3:
+            X = X[:, None]
+        return X
+
+    def _validate_X(self, X: Any, *, fitting: bool) -> np.ndarray:
+        if not fitting:
+            check_is_fitted(self, "threshold_")
+        X = self._as_array(X)
+        if self.needs_images and X.ndim != 4:
+            raise ValueError(f"X: {type(self).__name__} expects images (n, C, H, W) or (n, H, "
+                             f"W), found shape {X.shape}")
+        if fitting:
+            self.input_shape_ = tuple(X.shape[1:])
+            self.n_features_in_ = int(np.prod(self.input_shape_))
+        else:
+            if int(np.prod(X.shape[1:])) != self.n_features_in_:
+                raise ValueError(f"X: expected {self.n_features_in_} features per sample "
+                                 f"(shape {self.input_shape_}) as in fit, found {X.shape[1:]}")
+            X = X.reshape(len(X), *self.input_shape_)
+        return X
+
+    def _validate_y(self, y: Any, n: int) -> np.ndarray:
+        if y is None:
+            y = np.zeros(n, dtype=np.int64)
+        y = np.asarray(y).ravel()
+        if len(y) != n:
+            raise ValueError(f"y: expected {n} labels (one per sample of X), found {len(y)}")
+        values = np.unique(y)
+        if not np.isin(values, [0, 1]).all():
+            raise ValueError(f"y: expected 0 (normal/unlabelled) or 1 (labelled anomaly), found "
+                             f"values {values[~np.isin(values, [0, 1])].tolist()}")
+        y = y.astype(np.int64)
+        if not (y == 0).any():
+            raise ValueError("y: expected some normal or unlabelled samples (y == 0), found "
+                             "only labelled anomalies")
+        if self.uses_labels and not (y == 1).any():
+            warnings.warn(f"{type(self).__name__} got no labelled anomalies (y == 1): it trains "
+                          "on the normal data alone", UserWarning, stacklevel=3)
+        return y
+
+    # -- public API -------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> BaseDetector:
+        """Fit on ``X`` (``y``: 0 normal/unlabelled, 1 labelled anomaly); return ``self``."""
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination: expected a value in (0, 0.5), found "
+                             f"{self.contamination}")
+        X = self._validate_X(X, fitting=True)
+        y = self._validate_y(y, len(X))
+        self._fit(X, y, **fit_params)
+        self.decision_scores_ = self._score(X)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Return anomaly scores of ``X`` (higher = more anomalous)."""
+        return self._score(self._validate_X(X, fitting=False))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return 1 for samples scored above ``threshold_``, else 0."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
+        raise NotImplementedError
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchDetector(BaseDetector):
+    """A detector whose model is a torch module trained by :func:`train_module`.
+
+    Subclasses implement ``_build_module(input_shape)``, ``_loss(module, xb, yb)`` (per-sample
+    training loss) and ``_score_batch(module, xb)`` (per-sample anomaly score), and may set
+    fit-time state in ``_prepare(X, y)``. They must list every hyper-parameter of this class
+    in their own ``__init__`` (scikit-learn reads the signature).
+    """
+
+    def __init__(self, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
+                 weight_decay: float = 0.0, optimizer: str = "adam", contamination: float = 0.1,
+                 device: str | None = None, random_state: int = 0, verbose: int = 1,
+                 amp: bool = False) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.contamination = contamination
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.amp = amp
+
+    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
+        raise NotImplementedError
+
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Set fit-time state (e.g. loss weights) before training."""
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None) -> None:
+        self.device_ = resolve_device(self.device)
+        seed = int(self.random_state)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
+            torch.manual_seed(seed)
+            module = self._build_module(tuple(X.shape[1:])).to(self.device_)
+        self._prepare(X, y)
+        Xt = torch.as_tensor(X, device=self.device_)
+        yt = torch.as_tensor(y, device=self.device_)
+        val = {}
+        if X_val is not None:
+            Xv = self._as_array(X_val, "X_val")
+            if Xv[0].size != X[0].size:
+                raise ValueError(f"X_val: expected samples of shape {X.shape[1:]} like X, found "
+                                 f"{Xv.shape[1:]}")
+            Xv = Xv.reshape(len(Xv), *X.shape[1:])
+            yv = np.zeros(len(Xv), np.int64) if y_val is None else np.asarray(y_val, np.int64)
+            val = {"X_val": torch.as_tensor(Xv, device=self.device_),
+                   "y_val": torch.as_tensor(yv, device=self.device_)}
+        self.history_ = train_module(
+            module, self._loss, Xt, yt, epochs=self.epochs, batch_size=self.batch_size,
+            lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
+            generator=make_generator(seed, self.device_), amp=self.amp, verbose=self.verbose,
+            desc=type(self).__name__, **val)
+        self.module_ = module
+
+    @torch.no_grad()
+    def _score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        self.module_.eval()
+        out = []
+        for start in range(0, len(X), batch_size):
+            xb = torch.as_tensor(X[start:start + batch_size], device=self.device_)
+            out.append(self._score_batch(self.module_, xb).float().cpu())
+        return torch.cat(out).numpy().astype(np.float64)
