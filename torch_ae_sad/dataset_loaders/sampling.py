@@ -29,6 +29,7 @@ from imblearn.under_sampling import (
 )
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
 
 from torch_ae_sad.dataset_loaders._samplers import KeepAllSampler, KMeansBalancedUnderSampler
 from torch_ae_sad.dataset_loaders.splits import Split
@@ -105,10 +106,15 @@ def _nearmiss(version: int) -> Callable[..., BaseSampler]:
 
 def _cleaning(cls: type, **defaults: Any) -> Callable[..., BaseSampler]:
     def build(n_keep, random_state, n_minority, **kw):
-        if cls is CondensedNearestNeighbour:
-            kw.setdefault("random_state", random_state)
         return cls(sampling_strategy=[0], **{**defaults, **kw})
     return build
+
+
+def _cnn(n_keep, random_state, n_minority, n_neighbors=1, **kw):
+    # brute-force 1-NN: CNN predicts one sample at a time, where tree queries cost more
+    knn = KNeighborsClassifier(n_neighbors=n_neighbors, algorithm="brute")
+    return CondensedNearestNeighbour(sampling_strategy=[0], n_neighbors=knn,
+                                     random_state=random_state, **kw)
 
 
 def _at_least(key: str, default: int) -> Callable[[dict], int]:
@@ -126,8 +132,9 @@ SAMPLERS: dict[str, SamplerEntry] = {e.name: e for e in [
                                                            random_state=rs, **kw),
                  True, lambda p: 0, "random under-sampling", uses_features=False),
     SamplerEntry("cluster_centroids", _cluster_centroids, True, _ONE,
-                 "k-means centroids replaced by their nearest normal sample"),
-    SamplerEntry("cnn", _cleaning(CondensedNearestNeighbour), False, _ONE,
+                 "k-means centroids replaced by their nearest normal sample (two centroids "
+                 "may share one, so it can keep a little fewer than the target)"),
+    SamplerEntry("cnn", _cnn, False, _ONE,
                  "condensed nearest neighbour"),
     SamplerEntry("enn", _cleaning(EditedNearestNeighbours), False, _ONE,
                  "edited nearest neighbours"),
@@ -139,7 +146,8 @@ SAMPLERS: dict[str, SamplerEntry] = {e.name: e for e in [
     SamplerEntry("nearmiss2", _nearmiss(2), True, _at_least("n_neighbors", 3),
                  "NearMiss-2: closest mean distance to the farthest anomalies"),
     SamplerEntry("nearmiss3", _nearmiss(3), True, _at_least("n_neighbors", 3),
-                 "NearMiss-3: normals nearest to each anomaly"),
+                 "NearMiss-3: normals nearest to each anomaly (the neighbourhoods overlap, so "
+                 "it usually keeps fewer than the target)"),
     SamplerEntry("kmeans_balanced",
                  lambda n, rs, m, **kw: KMeansBalancedUnderSampler(
                      sampling_strategy=_target(n), random_state=rs, **kw),
@@ -192,7 +200,10 @@ def project(X: np.ndarray, feature_space: str = "raw", n_components: int = 50,
         return flat
     if feature_space == "pca":
         k = min(int(n_components), flat.shape[1], len(flat))
-        return PCA(n_components=k, svd_solver="randomized",
+        # the covariance eigendecomposition is fastest for n >> d (e.g. 30k x 784)
+        d = flat.shape[1]
+        solver = "covariance_eigh" if d <= 2048 and len(flat) >= d else "randomized"
+        return PCA(n_components=k, svd_solver=solver,
                    random_state=random_state).fit_transform(flat).astype(np.float32)
     raise ValueError(f"feature_space: expected one of {FEATURE_SPACES}, found {feature_space!r}")
 
@@ -236,7 +247,8 @@ def undersample(split: Split, name: str, *, ratio: float | None = None,
         The split with the kept training samples (original order).
     report : dict
         ``sampler``, ``params``, ``n_before``, ``n_after``, ``n_normal_before``,
-        ``n_normal_after``, ``n_anomalies``, ``seconds`` (features + sampler),
+        ``n_normal_after``, ``n_anomalies``, ``target_reached`` (whether a sampler with a
+        target kept exactly ``ratio`` of the normals), ``seconds`` (features + sampler),
         ``seconds_features``, ``seconds_sampler`` and ``kept_indices`` (into the old training
         set).
     """
@@ -276,7 +288,12 @@ def undersample(split: Split, name: str, *, ratio: float | None = None,
         sampler = entry(n_keep=n_keep, random_state=random_state, n_minority=n_anom, **params)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
+            # NearMiss-3 warns when it cannot reach the target: target_reached records that
+            warnings.filterwarnings("ignore", message="The number of the samples to be selected")
             X_res, _ = sampler.fit_resample(feats, y)
+        resolved["sampler_params"] = {
+            k: v for k, v in sampler.get_params(deep=False).items()
+            if isinstance(v, int | float | str | bool | type(None))}
         kept = getattr(sampler, "sample_indices_", None)
         kept = np.unique(kept) if kept is not None else _kept_rows(X_res, feats, y)
     t2 = time.perf_counter()
@@ -294,6 +311,7 @@ def undersample(split: Split, name: str, *, ratio: float | None = None,
     report = {
         "sampler": name, "params": resolved, "n_before": len(y), "n_after": len(kept),
         "n_normal_before": n_norm, "n_normal_after": int(np.sum(y[kept] == 0)),
+        "target_reached": None if n_keep is None else bool(np.sum(y[kept] == 0) == n_keep),
         "n_anomalies": n_anom, "seconds": t2 - t0, "seconds_features": t1 - t0,
         "seconds_sampler": t2 - t1, "kept_indices": kept,
     }

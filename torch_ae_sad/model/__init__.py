@@ -5,6 +5,7 @@ Every detector follows the scikit-learn API of :class:`~torch_ae_sad.model.base.
 """
 
 from torch_ae_sad.model.base import DETECTORS, BaseDetector, TorchDetector
-from torch_ae_sad.model.detectors import AESAD
+from torch_ae_sad.model.detectors import AESAD, TOLL, AutoEncoder, ConvAutoEncoder
 
-__all__ = ["AESAD", "DETECTORS", "BaseDetector", "TorchDetector"]
+__all__ = ["AESAD", "DETECTORS", "TOLL", "AutoEncoder", "BaseDetector", "ConvAutoEncoder",
+           "TorchDetector"]

@@ -13,6 +13,7 @@ divided by 255.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,25 +29,37 @@ from torch_ae_sad.utils.seeding import make_generator
 #: Detector name -> class, filled by subclasses of :class:`BaseDetector` as they are defined.
 DETECTORS: dict[str, type[BaseDetector]] = {}
 
+#: Class decorator declaring a detector's hyper-parameters as keyword-only dataclass fields:
+#: the generated ``__init__`` only stores them (what scikit-learn's ``clone`` needs).
+hyperparameters = dataclass(eq=False, repr=False, kw_only=True)
 
+
+@hyperparameters
 class BaseDetector(BaseEstimator):
     """Common API of every detector (see the module docstring).
 
-    Subclasses implement ``_fit(X, y)`` and ``_score(X)`` on validated float32 arrays.
+    Subclasses are decorated with :data:`hyperparameters`, declare their hyper-parameters as
+    annotated class attributes with defaults, and implement ``_fit(X, y)`` and ``_score(X)`` on
+    validated float32 arrays.
+
+    Parameters
+    ----------
+    contamination : float
+        Fraction of training samples above ``threshold_``.
     """
 
     #: Whether the method is defined with labelled anomalies (warn when it gets none).
     uses_labels: ClassVar[bool] = False
-    #: Whether the detector needs image-shaped input ``(n, C, H, W)``.
-    needs_images: ClassVar[bool] = False
+    #: ``"all"``: train on every sample with its label; ``"normal"``: on ``y == 0`` only
+    #: (unsupervised methods: the labelled anomalies are left out of training).
+    train_on: ClassVar[str] = "all"
+
+    contamination: float = 0.1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith(("Base", "Torch", "_")):
             DETECTORS[cls.__name__] = cls
-
-    def __init__(self, contamination: float = 0.1) -> None:
-        self.contamination = contamination
 
     # -- validation -------------------------------------------------------------------------
     def _as_array(self, X: Any, name: str = "X") -> np.ndarray:
@@ -73,9 +86,6 @@ class BaseDetector(BaseEstimator):
         if not fitting:
             check_is_fitted(self, "threshold_")
         X = self._as_array(X)
-        if self.needs_images and X.ndim != 4:
-            raise ValueError(f"X: {type(self).__name__} expects images (n, C, H, W) or (n, H, "
-                             f"W), found shape {X.shape}")
         if fitting:
             self.input_shape_ = tuple(X.shape[1:])
             self.n_features_in_ = int(np.prod(self.input_shape_))
@@ -134,29 +144,59 @@ class BaseDetector(BaseEstimator):
         raise NotImplementedError
 
 
+@hyperparameters
 class TorchDetector(BaseDetector):
     """A detector whose model is a torch module trained by :func:`train_module`.
 
     Subclasses implement ``_build_module(input_shape)``, ``_loss(module, xb, yb)`` (per-sample
     training loss) and ``_score_batch(module, xb)`` (per-sample anomaly score), and may set
-    fit-time state in ``_prepare(X, y)``. They must list every hyper-parameter of this class
-    in their own ``__init__`` (scikit-learn reads the signature).
+    fit-time state in ``_prepare(X, y)``.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training data (ignored when ``n_steps`` is set).
+    n_steps : int, optional
+        Train for this many batches drawn at random instead (TOLL's protocol).
+    batch_size : int
+        Samples per step.
+    lr, weight_decay : float
+        Optimizer settings.
+    optimizer : {"adam", "adamw", "sgd"}
+        The optimizer.
+    eval_every : int, optional
+        Evaluate on the validation data every this many steps (default: once per epoch).
+    select : {"last", "best"}
+        Keep the last weights, or the best ones by the validation criterion: validation AUROC
+        when the validation data has anomalies, the validation loss of the normals otherwise.
+    patience : int, optional
+        Stop after this many evaluations without improvement (early stopping).
+    device : str, optional
+        ``None`` = CUDA if present, else CPU.
+    random_state : int
+        Seed of the initialisation and the batches.
+    verbose : int
+        0 silent, 1 a progress bar.
+    amp : bool
+        bfloat16 autocast on CUDA.
+    deterministic : bool
+        Ask torch for deterministic kernels during fit.
     """
 
-    def __init__(self, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 0.0, optimizer: str = "adam", contamination: float = 0.1,
-                 device: str | None = None, random_state: int = 0, verbose: int = 1,
-                 amp: bool = False) -> None:
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.contamination = contamination
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.amp = amp
+    epochs: int = 10
+    n_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    eval_every: int | None = None
+    select: str = "last"
+    patience: int | None = None
+    device: str | None = None
+    random_state: int = 0
+    verbose: int = 1
+    amp: bool = False
+    deterministic: bool = False
 
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
         raise NotImplementedError
@@ -172,6 +212,8 @@ class TorchDetector(BaseDetector):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None) -> None:
         self.device_ = resolve_device(self.device)
+        if self.train_on == "normal":
+            X, y = X[y == 0], y[y == 0]
         seed = int(self.random_state)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(seed)
@@ -189,11 +231,19 @@ class TorchDetector(BaseDetector):
             yv = np.zeros(len(Xv), np.int64) if y_val is None else np.asarray(y_val, np.int64)
             val = {"X_val": torch.as_tensor(Xv, device=self.device_),
                    "y_val": torch.as_tensor(yv, device=self.device_)}
-        self.history_ = train_module(
-            module, self._loss, Xt, yt, epochs=self.epochs, batch_size=self.batch_size,
-            lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
-            generator=make_generator(seed, self.device_), amp=self.amp, verbose=self.verbose,
-            desc=type(self).__name__, **val)
+        prev = torch.are_deterministic_algorithms_enabled()
+        if self.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            self.history_ = train_module(
+                module, self._loss, Xt, yt, epochs=self.epochs, n_steps=self.n_steps,
+                batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                optimizer=self.optimizer, generator=make_generator(seed, self.device_),
+                score_fn=self._score_batch, eval_every=self.eval_every, select=self.select,
+                patience=self.patience, amp=self.amp, verbose=self.verbose,
+                desc=type(self).__name__, **val)
+        finally:
+            torch.use_deterministic_algorithms(prev)
         self.module_ = module
 
     @torch.no_grad()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+ScoreFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -56,11 +57,26 @@ def evaluate_loss(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.
     return float(total) / max(len(X), 1)
 
 
+def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
+             generator: torch.Generator | None, device: torch.device) -> Iterator[torch.Tensor]:
+    """Index batches: whole permutations per epoch, or ``n_steps`` batches drawn at random."""
+    if n_steps is not None:
+        for _ in range(n_steps):
+            yield torch.randint(0, n, (min(batch_size, n),), generator=generator, device=device)
+        return
+    for _ in range(epochs or 0):
+        perm = torch.randperm(n, generator=generator, device=device)
+        yield from perm.split(batch_size)
+
+
 def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
-                 epochs: int, batch_size: int, lr: float, weight_decay: float = 0.0,
-                 optimizer: str = "adam", generator: torch.Generator | None = None,
+                 epochs: int | None = 10, batch_size: int = 32, lr: float = 1e-3,
+                 weight_decay: float = 0.0, optimizer: str = "adam",
+                 n_steps: int | None = None, generator: torch.Generator | None = None,
                  X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
-                 amp: bool = False, verbose: int = 1, desc: str = "train") -> dict[str, list]:
+                 score_fn: ScoreFn | None = None, eval_every: int | None = None,
+                 select: str = "last", patience: int | None = None, amp: bool = False,
+                 verbose: int = 1, desc: str = "train") -> dict[str, Any]:
     """Train ``module`` by minimising the batch mean of ``loss_fn``.
 
     Parameters
@@ -71,64 +87,133 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         ``loss_fn(module, xb, yb)`` -> per-sample losses, shape ``(batch,)``.
     X, y : torch.Tensor
         Training data and labels on the device.
-    epochs, batch_size : int
-        Passes over the data and samples per step.
+    epochs : int
+        Passes over the data (each a fresh permutation), unless ``n_steps`` is given.
+    batch_size : int
+        Samples per step.
     lr, weight_decay : float
         Optimizer settings.
     optimizer : {"adam", "adamw", "sgd"}
         The optimizer.
+    n_steps : int, optional
+        Train for this many batches drawn uniformly at random (with replacement across
+        batches) instead of epochs.
     generator : torch.Generator, optional
-        Source of the shuffling permutations (on the data's device).
+        Source of the permutations and batches (on the data's device).
     X_val, y_val : torch.Tensor, optional
-        Validation data: its mean loss is recorded after each epoch.
+        Validation data (``y_val`` 1 = anomaly), evaluated every ``eval_every`` steps.
+    score_fn : callable, optional
+        ``score_fn(module, xb)`` -> per-sample anomaly scores; with it and validation
+        anomalies the criterion is the validation AUROC, otherwise the mean validation loss of
+        the normal samples.
+    eval_every : int, optional
+        Steps between evaluations (default: one epoch, ``ceil(n / batch_size)``).
+    select : {"last", "best"}
+        Keep the final weights, or restore those of the best evaluation.
+    patience : int, optional
+        Stop after this many evaluations without improvement.
     amp : bool
         bfloat16 autocast on CUDA (ignored on the CPU).
     verbose : int
-        0 silent, 1 a progress bar over epochs.
+        0 silent, 1 a progress bar over steps.
     desc : str
         Progress bar label.
 
     Returns
     -------
     dict
-        ``train_loss`` and ``val_loss`` per epoch, ``epoch_seconds``.
+        Per evaluation period: ``step``, ``train_loss``, ``val_loss``, ``val_auc`` (when
+        measured), ``seconds``; and ``criterion``, ``best_step``, ``stopped_early``.
 
     Raises
     ------
     FloatingPointError
-        When the loss of an epoch is NaN or infinite.
+        When the training loss of a period is NaN or infinite.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size: expected >= 1, found {epochs} and {batch_size}")
+    n = len(X)
+    if n_steps is None and (epochs is None or epochs < 1):
+        raise ValueError(f"epochs: expected >= 1 (or n_steps), found {epochs}")
+    if n_steps is not None and n_steps < 1:
+        raise ValueError(f"n_steps: expected >= 1, found {n_steps}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected >= 1, found {batch_size}")
+    if select not in ("last", "best"):
+        raise ValueError(f"select: expected 'last' or 'best', found {select!r}")
     device = X.device
+    steps_per_epoch = math.ceil(n / batch_size)
+    total = n_steps if n_steps is not None else epochs * steps_per_epoch
+    period = eval_every or steps_per_epoch
+    has_val = X_val is not None and y_val is not None and len(X_val) > 0
+    use_auc = has_val and score_fn is not None and bool((y_val == 1).any()) \
+        and bool((y_val == 0).any())
+    criterion = "val_auc" if use_auc else ("val_loss" if has_val else "train_loss")
     opt = make_optimizer(optimizer, module.parameters(), lr, weight_decay)
     use_amp = bool(amp) and device.type == "cuda"
-    history: dict[str, list] = {"train_loss": [], "val_loss": [], "epoch_seconds": []}
-    n = len(X)
-    bar = tqdm(range(epochs), desc=desc, disable=verbose < 1, leave=False, unit="epoch")
+    history: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": [], "val_auc": [],
+                               "seconds": [], "criterion": criterion, "best_step": None,
+                               "stopped_early": False}
+    best, best_state, since_best = -math.inf, None, 0
+    running = torch.zeros((), device=device)
+    seen, t0 = 0, time.perf_counter()
+    bar = tqdm(total=total, desc=desc, disable=verbose < 1, leave=False, unit="step",
+               mininterval=0.5)
     module.train()
-    for epoch in bar:
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=generator, device=device)
-        total = torch.zeros((), device=device)
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                losses = loss_fn(module, X[idx], y[idx])
-            loss = losses.float().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        epoch_loss = float(total) / n
-        if not math.isfinite(epoch_loss):
-            raise FloatingPointError(f"training loss became {epoch_loss} in epoch {epoch + 1}; "
-                                     "lower lr, check the inputs for extreme values, or "
-                                     "change the loss weights")
-        history["train_loss"].append(epoch_loss)
-        if X_val is not None and y_val is not None and len(X_val):
-            history["val_loss"].append(evaluate_loss(module, loss_fn, X_val, y_val))
-        history["epoch_seconds"].append(time.perf_counter() - t0)
-        bar.set_postfix(loss=f"{epoch_loss:.4g}")
+    for step, idx in enumerate(_batches(n, batch_size, epochs, n_steps, generator, device), 1):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            losses = loss_fn(module, X[idx], y[idx])
+        loss = losses.float().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += loss.detach() * len(idx)
+        seen += len(idx)
+        if step % period and step != total:
+            continue
+        train_loss = float(running) / seen
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training loss became {train_loss} by step {step} (epoch "
+                                     f"{math.ceil(step / steps_per_epoch)}); lower lr, check the "
+                                     "inputs for extreme values, or change the loss weights")
+        history["step"].append(step)
+        history["train_loss"].append(train_loss)
+        value = -train_loss
+        if has_val:
+            normal = y_val == 0
+            val_loss = evaluate_loss(module, loss_fn, X_val[normal], y_val[normal]) \
+                if bool(normal.any()) else math.nan
+            history["val_loss"].append(val_loss)
+            value = -val_loss
+            if use_auc:
+                auc = _val_auc(module, score_fn, X_val, y_val)
+                history["val_auc"].append(auc)
+                value = auc
+        history["seconds"].append(time.perf_counter() - t0)
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{train_loss:.4g}")
+        running.zero_()
+        seen = 0
+        if value > best:
+            best, since_best = value, 0
+            history["best_step"] = step
+            if select == "best":
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            since_best += 1
+            if patience is not None and since_best >= patience:
+                history["stopped_early"] = True
+                break
+        module.train()
+    bar.close()
+    if select == "best" and best_state is not None:
+        module.load_state_dict(best_state)
     module.eval()
     return history
+
+
+@torch.no_grad()
+def _val_auc(module: nn.Module, score_fn: ScoreFn, X: torch.Tensor, y: torch.Tensor) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    module.eval()
+    scores = torch.cat([score_fn(module, xb) for xb in X.split(4096)]).float().cpu().numpy()
+    return float(roc_auc_score(y.cpu().numpy(), scores))

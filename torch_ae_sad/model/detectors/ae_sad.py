@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector
-from torch_ae_sad.model.networks import DenseAutoEncoder
+from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.losses import mse, squared_error
+from torch_ae_sad.model.networks import make_autoencoder
 
 #: Name -> the anomaly target transform ``F``.
 TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -33,18 +34,18 @@ TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def squared_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``||x - x_hat||^2`` over all non-batch dimensions."""
-    return (x - x_hat).flatten(1).pow(2).sum(dim=1)
-
-
+@hyperparameters
 class AESAD(TorchDetector):
-    """AE-SAD on a dense auto-encoder.
+    """AE-SAD on a dense or convolutional auto-encoder.
 
     Parameters
     ----------
+    network : {"dense", "conv"}
+        The auto-encoder (see :func:`~torch_ae_sad.model.networks.make_autoencoder`).
     hidden_dims : sequence of int
         Encoder widths, the last one the latent size (authors: ``(128, 32)``).
+    channels : sequence of int
+        Convolution channels of the ``conv`` network.
     activation : str
         Hidden activation.
     out_activation : str
@@ -53,40 +54,25 @@ class AESAD(TorchDetector):
         Target of the labelled anomalies.
     alpha : float
         Weight of the anomaly term (multiplies ``1 / rho``).
-    epochs, batch_size, lr, weight_decay, optimizer
-        Training (authors: Adam, lr 1e-3, batch 32; the thesis also uses ``adamw``).
-    contamination : float
-        Fraction of training samples above ``threshold_``.
-    device : str, optional
-        ``None`` = CUDA if present, else CPU.
-    random_state : int
-        Seed of the initialisation and the shuffling.
-    verbose : int
-        0 silent, 1 a progress bar.
-    amp : bool
-        bfloat16 autocast on CUDA.
+    **training
+        The parameters of :class:`TorchDetector` (authors: Adam, lr 1e-3, batch 32, which
+        are the defaults; the thesis also uses ``optimizer="adamw"``).
     """
 
     uses_labels = True
 
-    def __init__(self, hidden_dims: Sequence[int] = (128, 32), activation: str = "relu",
-                 out_activation: str = "sigmoid", transform: str = "F0", alpha: float = 1.0,
-                 epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 0.0, optimizer: str = "adam",
-                 contamination: float = 0.1, device: str | None = None, random_state: int = 0,
-                 verbose: int = 1, amp: bool = False) -> None:
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         optimizer=optimizer, contamination=contamination, device=device,
-                         random_state=random_state, verbose=verbose, amp=amp)
-        self.hidden_dims = hidden_dims
-        self.activation = activation
-        self.out_activation = out_activation
-        self.transform = transform
-        self.alpha = alpha
+    network: str = "dense"
+    hidden_dims: Sequence[int] = (128, 32)
+    channels: Sequence[int] = (32, 64)
+    activation: str = "relu"
+    out_activation: str = "sigmoid"
+    transform: str = "F0"
+    alpha: float = 1.0
 
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
-        return DenseAutoEncoder(input_shape, self.hidden_dims, self.activation,
-                                self.out_activation)
+        return make_autoencoder(self.network, input_shape, hidden_dims=self.hidden_dims,
+                                channels=self.channels, activation=self.activation,
+                                out_activation=self.out_activation)
 
     def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         if self.transform not in TRANSFORMS:
@@ -106,7 +92,7 @@ class AESAD(TorchDetector):
         x_hat, _ = module(xb)
         anomalous = yb.bool().view(-1, *([1] * (xb.dim() - 1)))
         target = torch.where(anomalous, TRANSFORMS[self.transform](xb), xb)
-        per_sample = (target - x_hat).flatten(1).pow(2).mean(dim=1)
+        per_sample = mse(target, x_hat)
         weight = torch.where(yb.bool(), self.anomaly_weight_, 1.0)
         return per_sample * weight
 

@@ -1,5 +1,49 @@
-"""Networks: ``nn.Module``s only (layers and forward passes), no loss or training code."""
+"""Networks: ``nn.Module``s only (layers and forward passes), no loss or training code.
+
+Every auto-encoder's ``forward(x)`` returns ``(reconstruction, latent)`` and it has
+``encode``/``decode``. :func:`make_autoencoder` builds one by name, the way detectors do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
 
 from torch_ae_sad.model.networks.dense import ACTIVATIONS, DenseAutoEncoder, make_activation
 
-__all__ = ["ACTIVATIONS", "DenseAutoEncoder", "make_activation"]
+#: Auto-encoder network names understood by :func:`make_autoencoder`.
+AUTOENCODER_NETWORKS = ("dense", "conv")
+
+
+def make_autoencoder(network: str, input_shape: Sequence[int], *,
+                     hidden_dims: Sequence[int] = (128, 32), channels: Sequence[int] = (32, 64),
+                     activation: str = "relu", out_activation: str = "sigmoid",
+                     batch_norm: bool = False) -> nn.Module:
+    """Build an auto-encoder for samples of ``input_shape``.
+
+    Parameters
+    ----------
+    network : {"dense", "conv"}
+        ``dense``: :class:`DenseAutoEncoder` over ``hidden_dims``. ``conv``: a convolutional
+        auto-encoder over ``channels`` for ``(C, H, W)`` images with a dense latent of
+        ``hidden_dims[-1]`` units.
+    input_shape : sequence of int
+        Shape of one sample.
+    hidden_dims, channels, activation, out_activation, batch_norm
+        The network's hyper-parameters (see the classes).
+    """
+    if network == "dense":
+        return DenseAutoEncoder(input_shape, hidden_dims, activation, out_activation,
+                                batch_norm=batch_norm)
+    if network == "conv":
+        from torch_ae_sad.model.networks.conv import ConvAutoEncoderNet
+
+        return ConvAutoEncoderNet(input_shape, channels=channels, latent_dim=hidden_dims[-1],
+                                  activation=activation, out_activation=out_activation,
+                                  batch_norm=batch_norm)
+    raise ValueError(f"network: expected one of {AUTOENCODER_NETWORKS}, found {network!r}")
+
+
+__all__ = ["ACTIVATIONS", "AUTOENCODER_NETWORKS", "DenseAutoEncoder", "make_activation",
+           "make_autoencoder"]

@@ -1,0 +1,94 @@
+"""Plain auto-encoders as detectors: trained on the normal (unlabelled) data only.
+
+Training loss per sample: ``mean((x - x_hat)^2)`` (``loss="mse"``), ``1 - SSIM(x, x_hat)``
+(``loss="ssim"``, images only) or their sum (``loss="mse+ssim"``); with ``noise_std > 0`` the
+input is corrupted with Gaussian noise ``N(noise_mean, noise_std^2)`` during training
+(denoising AE). Score: the squared reconstruction error ``||x - x_hat||^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.losses import mse, squared_error, ssim
+from torch_ae_sad.model.networks import make_autoencoder
+
+LOSSES = ("mse", "ssim", "mse+ssim")
+
+
+@hyperparameters
+class AutoEncoder(TorchDetector):
+    """Auto-encoder detector (dense by default; ``network="conv"`` for images).
+
+    Parameters
+    ----------
+    network : {"dense", "conv"}
+        The auto-encoder (see :func:`~torch_ae_sad.model.networks.make_autoencoder`).
+    hidden_dims : sequence of int
+        Encoder widths, the last one the latent size. An over-complete AE: e.g.
+        ``(1000, 1000)``.
+    channels : sequence of int
+        Convolution channels of the ``conv`` network.
+    activation, out_activation : str
+        Hidden and final activations.
+    batch_norm : bool
+        Batch normalisation in the hidden layers.
+    loss : {"mse", "ssim", "mse+ssim"}
+        Training loss.
+    noise_mean, noise_std : float
+        Gaussian input noise during training (denoising when ``noise_std > 0``).
+    **training
+        The parameters of :class:`~torch_ae_sad.model.base.TorchDetector`.
+    """
+
+    train_on: ClassVar[str] = "normal"
+
+    network: str = "dense"
+    hidden_dims: Sequence[int] = (128, 32)
+    channels: Sequence[int] = (32, 64)
+    activation: str = "relu"
+    out_activation: str = "sigmoid"
+    batch_norm: bool = False
+    loss: str = "mse"
+    noise_mean: float = 0.0
+    noise_std: float = 0.0
+
+    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {LOSSES}, found {self.loss!r}")
+        if "ssim" in self.loss and len(input_shape) != 3:
+            raise ValueError(f"loss={self.loss!r}: expected images (n, C, H, W), found samples "
+                             f"of shape {input_shape}")
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std: expected >= 0, found {self.noise_std}")
+        return make_autoencoder(self.network, input_shape, hidden_dims=self.hidden_dims,
+                                channels=self.channels, activation=self.activation,
+                                out_activation=self.out_activation, batch_norm=self.batch_norm)
+
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        noisy = xb
+        if self.noise_std > 0:
+            noisy = xb + self.noise_mean + self.noise_std * torch.randn_like(xb)
+        x_hat, _ = module(noisy)
+        out = torch.zeros(len(xb), device=xb.device)
+        if "mse" in self.loss:
+            out = out + mse(xb, x_hat)
+        if "ssim" in self.loss:
+            out = out + 1.0 - ssim(xb, x_hat.view_as(xb))
+        return out
+
+    def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        x_hat, _ = module(xb)
+        return squared_error(xb, x_hat)
+
+
+@hyperparameters
+class ConvAutoEncoder(AutoEncoder):
+    """:class:`AutoEncoder` with the convolutional network (images ``(n, C, H, W)``)."""
+
+    network: str = "conv"
