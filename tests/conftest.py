@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from torch_ae_sad.dataset_loaders.idx import write_idx
+
+# One intra-op thread: tiny models gain nothing from two, and on a loaded 2-core machine two
+# spinning OpenMP threads per process make training tens of times slower.
+torch.set_num_threads(1)
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -5,7 +5,20 @@ Every detector follows the scikit-learn API of :class:`~torch_ae_sad.model.base.
 """
 
 from torch_ae_sad.model.base import DETECTORS, BaseDetector, TorchDetector
-from torch_ae_sad.model.detectors import AESAD, TOLL, AutoEncoder, ConvAutoEncoder
+from torch_ae_sad.model.detectors import (
+    AESAD,
+    KNN,
+    LOF,
+    OCSVM,
+    TOLL,
+    VAE,
+    AutoEncoder,
+    ConvAutoEncoder,
+    DBSCANDetector,
+    IForest,
+    RandomGuess,
+)
 
-__all__ = ["AESAD", "DETECTORS", "TOLL", "AutoEncoder", "BaseDetector", "ConvAutoEncoder",
+__all__ = ["AESAD", "DETECTORS", "KNN", "LOF", "OCSVM", "TOLL", "VAE", "AutoEncoder",
+           "BaseDetector", "ConvAutoEncoder", "DBSCANDetector", "IForest", "RandomGuess",
            "TorchDetector"]

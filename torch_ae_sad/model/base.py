@@ -124,7 +124,7 @@ class BaseDetector(BaseEstimator):
         X = self._validate_X(X, fitting=True)
         y = self._validate_y(y, len(X))
         self._fit(X, y, **fit_params)
-        self.decision_scores_ = self._score(X)
+        self.decision_scores_ = self._training_scores(X, y)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
@@ -139,6 +139,11 @@ class BaseDetector(BaseEstimator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
         raise NotImplementedError
+
+    def _training_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Scores of the training samples (``decision_scores_``); neighbour methods override
+        this to leave each sample out of its own neighbourhood."""
+        return self._score(X)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

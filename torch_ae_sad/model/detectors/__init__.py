@@ -2,6 +2,16 @@
 
 from torch_ae_sad.model.detectors.ae_sad import AESAD, TRANSFORMS
 from torch_ae_sad.model.detectors.autoencoder import AutoEncoder, ConvAutoEncoder
+from torch_ae_sad.model.detectors.classical import (
+    KNN,
+    LOF,
+    OCSVM,
+    DBSCANDetector,
+    IForest,
+    RandomGuess,
+)
 from torch_ae_sad.model.detectors.toll import TOLL
+from torch_ae_sad.model.detectors.vae import VAE
 
-__all__ = ["AESAD", "TOLL", "TRANSFORMS", "AutoEncoder", "ConvAutoEncoder"]
+__all__ = ["AESAD", "KNN", "LOF", "OCSVM", "TOLL", "TRANSFORMS", "VAE", "AutoEncoder",
+           "ConvAutoEncoder", "DBSCANDetector", "IForest", "RandomGuess"]

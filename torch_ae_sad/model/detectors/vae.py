@@ -1,0 +1,160 @@
+"""Variational auto-encoder detector: trained on the normal (unlabelled) data only.
+
+Training loss per sample (the negative beta-ELBO, one latent sample):
+``recon(x, x_hat) + beta * KL(q(z|x) || N(0, I))``, where ``recon`` is the binary
+cross-entropy (``recon="bce"``, inputs in [0, 1] and a sigmoid output) or the squared error
+(``recon="mse"``), summed over the features.
+
+Scores: ``score="recon"``, the same ``recon`` term of the reconstruction decoded from the mean
+latent ``mu`` (deterministic); ``score="elbo"``, the training objective with its ``recon`` term
+averaged over ``n_samples`` latent samples (and the KL in closed form). The samples come from a
+generator seeded with ``random_state`` for each scored batch, so ``decision_function`` is
+repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.losses import squared_error
+from torch_ae_sad.model.networks.vae import ConvVAE, DenseVAE, reparameterize
+from torch_ae_sad.utils.seeding import make_generator
+
+NETWORKS = ("dense", "conv")
+RECONS = ("bce", "mse")
+SCORES = ("recon", "elbo")
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the latent dimensions."""
+    mu, logvar = mu.float(), logvar.float()
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Per-sample reconstruction loss summed over the features.
+
+    Parameters
+    ----------
+    x, x_hat : torch.Tensor
+        Inputs and reconstructions (same number of features per sample).
+    kind : {"bce", "mse"}
+        Binary cross-entropy (``x`` and ``x_hat`` in [0, 1]) or squared error.
+    """
+    x, x_hat = x.flatten(1).float(), x_hat.flatten(1).float()
+    if kind == "bce":
+        # BCE is banned under CUDA autocast: compute it in float32 with autocast off.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.binary_cross_entropy(x_hat, x, reduction="none").sum(dim=1)
+    if kind == "mse":
+        return squared_error(x, x_hat)
+    raise ValueError(f"recon: expected one of {RECONS}, found {kind!r}")
+
+
+@hyperparameters
+class VAE(TorchDetector):
+    """Variational auto-encoder detector (dense by default; ``network="conv"`` for images).
+
+    Parameters
+    ----------
+    network : {"dense", "conv"}
+        :class:`~torch_ae_sad.model.networks.vae.DenseVAE` over ``hidden_dims``, or
+        :class:`~torch_ae_sad.model.networks.vae.ConvVAE` over ``channels`` with a latent of
+        ``hidden_dims[-1]`` units (``(C, 28, 28)`` or ``(C, 32, 32)`` images).
+    hidden_dims : sequence of int
+        Encoder widths, the last one the latent size.
+    channels : sequence of int
+        Convolution channels of the ``conv`` network.
+    activation, out_activation : str
+        Hidden and final activations.
+    beta : float
+        Weight of the KL term (``1`` = the ELBO; ``beta-VAE`` otherwise).
+    recon : {"bce", "mse"}
+        Reconstruction term: binary cross-entropy (inputs in [0, 1], needs
+        ``out_activation="sigmoid"``) or squared error, summed over the features.
+    score : {"recon", "elbo"}
+        Anomaly score: reconstruction term from the mean latent, or the training objective
+        estimated with ``n_samples`` latent samples.
+    n_samples : int
+        Latent samples of the ``elbo`` score.
+    **training
+        The parameters of :class:`~torch_ae_sad.model.base.TorchDetector`.
+    """
+
+    train_on: ClassVar[str] = "normal"
+
+    network: str = "dense"
+    hidden_dims: Sequence[int] = (128, 32)
+    channels: Sequence[int] = (32, 64)
+    activation: str = "relu"
+    out_activation: str = "sigmoid"
+    beta: float = 1.0
+    recon: str = "bce"
+    score: str = "recon"
+    n_samples: int = 10
+
+    def _check_params(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(f"network: expected one of {NETWORKS}, found {self.network!r}")
+        if self.recon not in RECONS:
+            raise ValueError(f"recon: expected one of {RECONS}, found {self.recon!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score: expected one of {SCORES}, found {self.score!r}")
+        if not self.beta >= 0:
+            raise ValueError(f"beta: expected a KL weight >= 0, found {self.beta}")
+        if int(self.n_samples) < 1:
+            raise ValueError(f"n_samples: expected >= 1 latent samples, found {self.n_samples}")
+        if self.recon == "bce" and self.out_activation != "sigmoid":
+            raise ValueError(f"recon='bce' needs out_activation='sigmoid' (outputs in [0, 1]), "
+                             f"found out_activation={self.out_activation!r}; use recon='mse' "
+                             "for other outputs")
+
+    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
+        self._check_params()
+        if len(self.hidden_dims) == 0:
+            raise ValueError("hidden_dims: expected a non-empty list of positive widths, "
+                             "found []")
+        if self.network == "dense":
+            return DenseVAE(input_shape, self.hidden_dims, self.activation, self.out_activation)
+        return ConvVAE(input_shape, channels=self.channels, latent_dim=self.hidden_dims[-1],
+                       activation=self.activation, out_activation=self.out_activation)
+
+    def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
+        if self.recon == "bce" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(f"recon='bce': expected inputs in [0, 1], found values in "
+                             f"[{X.min():.4g}, {X.max():.4g}]; rescale them or use "
+                             "recon='mse'")
+        # Seeded source of the training latent samples (fit is repeatable).
+        self._noise = make_generator(int(self.random_state) + 1, self.device_)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
+        try:
+            super()._fit(X, y, **fit_params)
+        finally:
+            self._noise = None
+
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        mu, logvar = module.encode(xb)
+        z = reparameterize(mu, logvar, getattr(self, "_noise", None))
+        x_hat = module.decode(z)
+        return reconstruction_loss(xb, x_hat, self.recon) + self.beta * kl_divergence(mu, logvar)
+
+    def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        mu, logvar = module.encode(xb)
+        if self.score == "recon":
+            return reconstruction_loss(xb, module.decode(mu), self.recon)
+        gen = make_generator(int(self.random_state), xb.device)
+        eps = torch.randn((int(self.n_samples), *mu.shape), generator=gen, device=mu.device,
+                          dtype=mu.dtype)
+        std = torch.exp(0.5 * logvar)
+        recon = torch.zeros(len(xb), device=xb.device)
+        for e in eps:
+            recon = recon + reconstruction_loss(xb, module.decode(mu + std * e), self.recon)
+        return recon / len(eps) + self.beta * kl_divergence(mu, logvar)
