@@ -141,8 +141,10 @@ class BaseDetector(BaseEstimator):
         raise NotImplementedError
 
     def _training_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Scores of the training samples (``decision_scores_``); neighbour methods override
-        this to leave each sample out of its own neighbourhood."""
+        """Scores of the training samples (``decision_scores_``).
+
+        Neighbour methods override this to leave each sample out of its own neighbourhood.
+        """
         return self._score(X)
 
     def _score(self, X: np.ndarray) -> np.ndarray:

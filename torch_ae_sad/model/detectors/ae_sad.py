@@ -16,15 +16,15 @@ reconstruction error ``||x - x_hat||^2``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import hyperparameters
+from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error
-from torch_ae_sad.model.networks import make_autoencoder
 
 #: Name -> the anomaly target transform ``F``.
 TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -35,44 +35,30 @@ TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 @hyperparameters
-class AESAD(TorchDetector):
+class AESAD(BaseAutoEncoderDetector):
     """AE-SAD on a dense or convolutional auto-encoder.
 
     Parameters
     ----------
-    network : {"dense", "conv"}
-        The auto-encoder (see :func:`~torch_ae_sad.model.networks.make_autoencoder`).
-    hidden_dims : sequence of int
-        Encoder widths, the last one the latent size (authors: ``(128, 32)``).
-    channels : sequence of int
-        Convolution channels of the ``conv`` network.
-    activation : str
-        Hidden activation.
-    out_activation : str
-        The decoder's last activation: ``sigmoid`` (default), ``relu``, ``tanh``, ``linear``.
     transform : {"F0", "F1", "F2"}
         Target of the labelled anomalies.
     alpha : float
         Weight of the anomaly term (multiplies ``1 / rho``).
+    **network
+        ``network`` (``dense`` or ``conv``), ``hidden_dims`` (authors: ``(128, 32)``, the
+        default), ``channels``, ``activation``, ``out_activation`` (the decoder's last
+        activation: ``sigmoid`` by default, ``relu``, ``tanh``, ``linear``), ``batch_norm``:
+        see :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
     **training
-        The parameters of :class:`TorchDetector` (authors: Adam, lr 1e-3, batch 32, which
-        are the defaults; the thesis also uses ``optimizer="adamw"``).
+        The parameters of :class:`~torch_ae_sad.model.base.TorchDetector` (authors: Adam,
+        lr 1e-3, batch 32, which are the defaults; the thesis also uses
+        ``optimizer="adamw"``).
     """
 
     uses_labels = True
 
-    network: str = "dense"
-    hidden_dims: Sequence[int] = (128, 32)
-    channels: Sequence[int] = (32, 64)
-    activation: str = "relu"
-    out_activation: str = "sigmoid"
     transform: str = "F0"
     alpha: float = 1.0
-
-    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
-        return make_autoencoder(self.network, input_shape, hidden_dims=self.hidden_dims,
-                                channels=self.channels, activation=self.activation,
-                                out_activation=self.out_activation)
 
     def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         if self.transform not in TRANSFORMS:

@@ -8,52 +8,38 @@ input is corrupted with Gaussian noise ``N(noise_mean, noise_std^2)`` during tra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import hyperparameters
+from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error, ssim
-from torch_ae_sad.model.networks import make_autoencoder
 
 LOSSES = ("mse", "ssim", "mse+ssim")
 
 
 @hyperparameters
-class AutoEncoder(TorchDetector):
+class AutoEncoder(BaseAutoEncoderDetector):
     """Auto-encoder detector (dense by default; ``network="conv"`` for images).
 
     Parameters
     ----------
-    network : {"dense", "conv"}
-        The auto-encoder (see :func:`~torch_ae_sad.model.networks.make_autoencoder`).
-    hidden_dims : sequence of int
-        Encoder widths, the last one the latent size. An over-complete AE: e.g.
-        ``(1000, 1000)``.
-    channels : sequence of int
-        Convolution channels of the ``conv`` network.
-    activation, out_activation : str
-        Hidden and final activations.
-    batch_norm : bool
-        Batch normalisation in the hidden layers.
     loss : {"mse", "ssim", "mse+ssim"}
         Training loss.
     noise_mean, noise_std : float
         Gaussian input noise during training (denoising when ``noise_std > 0``).
+    **network
+        ``network``, ``hidden_dims`` (an over-complete AE: e.g. ``(1000, 1000)``),
+        ``channels``, ``activation``, ``out_activation``, ``batch_norm``: see
+        :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector`.
     """
 
     train_on: ClassVar[str] = "normal"
 
-    network: str = "dense"
-    hidden_dims: Sequence[int] = (128, 32)
-    channels: Sequence[int] = (32, 64)
-    activation: str = "relu"
-    out_activation: str = "sigmoid"
-    batch_norm: bool = False
     loss: str = "mse"
     noise_mean: float = 0.0
     noise_std: float = 0.0
@@ -66,9 +52,7 @@ class AutoEncoder(TorchDetector):
                              f"of shape {input_shape}")
         if self.noise_std < 0:
             raise ValueError(f"noise_std: expected >= 0, found {self.noise_std}")
-        return make_autoencoder(self.network, input_shape, hidden_dims=self.hidden_dims,
-                                channels=self.channels, activation=self.activation,
-                                out_activation=self.out_activation, batch_norm=self.batch_norm)
+        return super()._build_module(input_shape)
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         noisy = xb

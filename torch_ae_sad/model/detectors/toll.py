@@ -13,30 +13,24 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import hyperparameters
+from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import l2_error
-from torch_ae_sad.model.networks import make_autoencoder
 
 
 @hyperparameters
-class TOLL(TorchDetector):
+class TOLL(BaseAutoEncoderDetector):
     """TOLL detector.
 
     Parameters
     ----------
     beta : float
         Weight of the latent norm (paper: 1000 MNIST, 100 F-MNIST, 10 CIFAR-10 / Arrhythmia).
-    network : {"dense", "conv"}
-        The auto-encoder.
-    hidden_dims : sequence of int
-        Encoder widths, the last one the latent size (Arrhythmia MLP: ``(256, 128, 16)`` with
-        ``batch_norm=True``).
-    channels : sequence of int
-        Convolution channels of the ``conv`` network.
-    activation, out_activation : str
-        Hidden and final activations.
-    batch_norm : bool
-        Batch normalisation in the hidden layers.
+    **network
+        ``network``, ``hidden_dims`` (default ``(256, 128)``; Arrhythmia MLP:
+        ``(256, 128, 16)`` with ``batch_norm=True``), ``channels``, ``activation``,
+        ``out_activation``, ``batch_norm``: see
+        :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector` (paper: Adam,
         ``n_steps=2000`` random batches, ``eval_every=20`` with ``select="best"``).
@@ -45,19 +39,12 @@ class TOLL(TorchDetector):
     train_on: ClassVar[str] = "normal"
 
     beta: float = 10.0
-    network: str = "dense"
     hidden_dims: Sequence[int] = (256, 128)
-    channels: Sequence[int] = (32, 64)
-    activation: str = "relu"
-    out_activation: str = "sigmoid"
-    batch_norm: bool = False
 
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
         if self.beta < 0:
             raise ValueError(f"beta: expected >= 0, found {self.beta}")
-        return make_autoencoder(self.network, input_shape, hidden_dims=self.hidden_dims,
-                                channels=self.channels, activation=self.activation,
-                                out_activation=self.out_activation, batch_norm=self.batch_norm)
+        return super()._build_module(input_shape)
 
     def _objective(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         x_hat, z = module(xb)
