@@ -15,10 +15,11 @@ from torch_ae_sad.model.detectors import (
     AutoEncoder,
     ConvAutoEncoder,
     DBSCANDetector,
+    DeepSAD,
     IForest,
     RandomGuess,
 )
 
 __all__ = ["AESAD", "DETECTORS", "KNN", "LOF", "OCSVM", "TOLL", "VAE", "AutoEncoder",
-           "BaseDetector", "ConvAutoEncoder", "DBSCANDetector", "IForest", "RandomGuess",
+           "BaseDetector", "ConvAutoEncoder", "DBSCANDetector", "DeepSAD", "IForest", "RandomGuess",
            "TorchDetector"]

@@ -221,13 +221,30 @@ class TorchDetector(BaseDetector):
         self.device_ = resolve_device(self.device)
         if self.train_on == "normal":
             X, y = X[y == 0], y[y == 0]
-        seed = int(self.random_state)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
-            torch.manual_seed(seed)
+            torch.manual_seed(int(self.random_state))
             module = self._build_module(tuple(X.shape[1:])).to(self.device_)
         self._prepare(X, y)
-        Xt = torch.as_tensor(X, device=self.device_)
-        yt = torch.as_tensor(y, device=self.device_)
+        self.history_ = self._train(module, self._loss, X, y, X_val=X_val, y_val=y_val)
+        self.module_ = module
+
+    def _train(self, module: nn.Module, loss_fn: Any, X: np.ndarray, y: np.ndarray, *,
+               X_val: Any = None, y_val: Any = None, **overrides: Any) -> dict[str, Any]:
+        """Run :func:`train_module` with this detector's settings (``overrides`` replace some).
+
+        Parameters
+        ----------
+        module : nn.Module
+            The network, on ``self.device_``.
+        loss_fn : callable
+            Per-sample loss ``loss_fn(module, xb, yb)``.
+        X, y : np.ndarray
+            Training data and labels.
+        X_val, y_val : array-like, optional
+            Validation data and labels (1 = anomaly).
+        **overrides
+            Keyword arguments of :func:`train_module` to use instead of the detector's.
+        """
         val = {}
         if X_val is not None:
             Xv = self._as_array(X_val, "X_val")
@@ -238,20 +255,21 @@ class TorchDetector(BaseDetector):
             yv = np.zeros(len(Xv), np.int64) if y_val is None else np.asarray(y_val, np.int64)
             val = {"X_val": torch.as_tensor(Xv, device=self.device_),
                    "y_val": torch.as_tensor(yv, device=self.device_)}
+        settings = {
+            "epochs": self.epochs, "n_steps": self.n_steps, "batch_size": self.batch_size,
+            "lr": self.lr, "weight_decay": self.weight_decay, "optimizer": self.optimizer,
+            "generator": make_generator(int(self.random_state), self.device_),
+            "score_fn": self._score_batch, "eval_every": self.eval_every, "select": self.select,
+            "patience": self.patience, "amp": self.amp, "verbose": self.verbose,
+            "desc": type(self).__name__, **val, **overrides}
         prev = torch.are_deterministic_algorithms_enabled()
         if self.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
-            self.history_ = train_module(
-                module, self._loss, Xt, yt, epochs=self.epochs, n_steps=self.n_steps,
-                batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                optimizer=self.optimizer, generator=make_generator(seed, self.device_),
-                score_fn=self._score_batch, eval_every=self.eval_every, select=self.select,
-                patience=self.patience, amp=self.amp, verbose=self.verbose,
-                desc=type(self).__name__, **val)
+            return train_module(module, loss_fn, torch.as_tensor(X, device=self.device_),
+                                torch.as_tensor(y, device=self.device_), **settings)
         finally:
             torch.use_deterministic_algorithms(prev)
-        self.module_ = module
 
     @torch.no_grad()
     def _score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:

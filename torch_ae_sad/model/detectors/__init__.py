@@ -10,8 +10,9 @@ from torch_ae_sad.model.detectors.classical import (
     IForest,
     RandomGuess,
 )
+from torch_ae_sad.model.detectors.deep_sad import DeepSAD
 from torch_ae_sad.model.detectors.toll import TOLL
 from torch_ae_sad.model.detectors.vae import VAE
 
 __all__ = ["AESAD", "KNN", "LOF", "OCSVM", "TOLL", "TRANSFORMS", "VAE", "AutoEncoder",
-           "ConvAutoEncoder", "DBSCANDetector", "IForest", "RandomGuess"]
+           "ConvAutoEncoder", "DBSCANDetector", "DeepSAD", "IForest", "RandomGuess"]

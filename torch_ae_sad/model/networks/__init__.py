@@ -13,7 +13,7 @@ from torch import nn
 from torch_ae_sad.model.networks.dense import ACTIVATIONS, DenseAutoEncoder, make_activation
 
 #: Auto-encoder network names understood by :func:`make_autoencoder`.
-AUTOENCODER_NETWORKS = ("dense", "conv")
+AUTOENCODER_NETWORKS = ("dense", "conv", "toll_mnist", "lenet")
 
 
 def make_autoencoder(network: str, input_shape: Sequence[int], *,
@@ -24,10 +24,14 @@ def make_autoencoder(network: str, input_shape: Sequence[int], *,
 
     Parameters
     ----------
-    network : {"dense", "conv"}
+    network : {"dense", "conv", "toll_mnist", "lenet"}
         ``dense``: :class:`DenseAutoEncoder` over ``hidden_dims``. ``conv``: a convolutional
-        auto-encoder over ``channels`` for ``(C, H, W)`` images with a dense latent of
-        ``hidden_dims[-1]`` units.
+        auto-encoder over ``channels`` for ``(C, 28, 28)`` / ``(C, 32, 32)`` images with a
+        dense latent of ``hidden_dims[-1]`` units. ``toll_mnist``: TOLL's MNIST architecture
+        (``(C, 28, 28)``, latent ``hidden_dims[-1]``; ``activation``, ``out_activation``,
+        ``channels`` and ``batch_norm`` are fixed by the architecture). ``lenet``: Deep SAD's
+        bias-free LeNet auto-encoder (``(C, 28, 28)`` or ``(C, 32, 32)``, code
+        ``hidden_dims[-1]``, output ``out_activation``).
     input_shape : sequence of int
         Shape of one sample.
     hidden_dims, channels, activation, out_activation, batch_norm
@@ -42,6 +46,15 @@ def make_autoencoder(network: str, input_shape: Sequence[int], *,
         return ConvAutoEncoderNet(input_shape, channels=channels, latent_dim=hidden_dims[-1],
                                   activation=activation, out_activation=out_activation,
                                   batch_norm=batch_norm)
+    if network == "toll_mnist":
+        from torch_ae_sad.model.networks.conv import TollMnistNet
+
+        return TollMnistNet(input_shape, latent_dim=hidden_dims[-1])
+    if network == "lenet":
+        from torch_ae_sad.model.networks.lenet import LeNetAutoEncoder
+
+        return LeNetAutoEncoder(input_shape, rep_dim=hidden_dims[-1],
+                                out_activation=out_activation)
     raise ValueError(f"network: expected one of {AUTOENCODER_NETWORKS}, found {network!r}")
 
 
