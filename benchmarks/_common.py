@@ -17,22 +17,31 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "datasets"
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_results(stem: str, payload: dict[str, Any], markdown: str,
                   out: Path = RESULTS) -> tuple[Path, Path]:
-    """Write ``<stem>.json`` and ``<stem>.md`` atomically into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``<stem>.json`` (with date and environment) and ``<stem>.md`` into ``out``."""
     payload = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
                **payload}
-    paths = []
-    for suffix, text in ((".json", json.dumps(payload, indent=1)), (".md", markdown)):
-        path = out / f"{stem}{suffix}"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths[0], paths[1]
+    paths = (out / f"{stem}.json", out / f"{stem}.md")
+    write_atomic(paths[0], json.dumps(payload, indent=1))
+    write_atomic(paths[1], markdown)
+    return paths
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

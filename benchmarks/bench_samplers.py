@@ -27,7 +27,6 @@ import os
 import platform
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from importlib import metadata
@@ -35,6 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from _common import write_atomic
 from tqdm import tqdm
 
 from torch_ae_sad.dataset_loaders.sampling import SAMPLERS
@@ -261,24 +261,6 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"- {r['scenario']} / {r['sampler']} / {r['feature_space'] or '-'}: "
                   f"{r['error']}" for r in errors]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(doc: dict[str, Any], out: Path, stem: str) -> None:

@@ -41,7 +41,17 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
         raise ValueError(f"weight_decay: expected >= 0, found {weight_decay}")
     if name == "sgd":
         kwargs.setdefault("momentum", 0.9)
-    return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+    else:
+        # one fused kernel per step instead of several per parameter: the optimizer step is
+        # about a third of a small auto-encoder's step on the CPU
+        kwargs.setdefault("fused", True)
+    params = list(params)
+    try:
+        return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        if kwargs.pop("fused", None) is None:
+            raise
+        return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
 @torch.no_grad()
