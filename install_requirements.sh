@@ -44,15 +44,16 @@ fi
 py="$VENV/bin/python"
 "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "Python >= 3.10 needed, found $("$py" -V)"
 
-# 2. Python packages (skipped when the inputs did not change since the last successful run)
-stamp="$VENV/.torch_ae_sad.stamp"
-want="$(cat requirements.txt pyproject.toml; [ $dev = 1 ] && cat requirements-dev.txt; echo "torch_index=${TORCH_INDEX_URL:-}")"
-want_hash="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
-if [ $force = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_hash" ] \
-   && "$py" -c 'import torch, torch_ae_sad' 2>/dev/null; then
+# 2. Python packages; each part is skipped when its inputs did not change since it last
+#    succeeded (stamps in the environment), so a second run takes seconds
+stamp() { printf '%s' "$*" | sha256sum | cut -d' ' -f1; }
+base_hash="$(stamp "$(cat requirements.txt pyproject.toml)" "torch_index=${TORCH_INDEX_URL:-}")"
+dev_hash="$(stamp "$(cat requirements-dev.txt)")"
+up_to_date() { [ $force = 0 ] && [ -f "$VENV/.torch_ae_sad.$1" ] && [ "$(cat "$VENV/.torch_ae_sad.$1")" = "$2" ]; }
+pipi() { "$py" -m pip install --disable-pip-version-check -q "$@"; }
+if up_to_date base "$base_hash" && "$py" -c 'import torch, torch_ae_sad' 2>/dev/null; then
   say "Python packages up to date ($VENV)"
 else
-  pipi() { "$py" -m pip install --disable-pip-version-check -q "$@"; }
   if [ -n "${TORCH_INDEX_URL:-}" ]; then
     say "installing torch/torchvision from $TORCH_INDEX_URL"
     pipi --index-url "$TORCH_INDEX_URL" $(grep -E '^(torch|torchvision)==' requirements.txt) \
@@ -60,15 +61,20 @@ else
   fi
   say "installing requirements.txt (the PyTorch wheel is large; the first run takes minutes)"
   pipi -r requirements.txt || die "pip could not install requirements.txt (see the lines above)"
-  if [ $dev = 1 ]; then
-    say "installing requirements-dev.txt"
-    pipi -r requirements-dev.txt || die "pip could not install requirements-dev.txt"
-  fi
   say "installing torch_ae_sad (editable)"
   pipi --no-deps --no-build-isolation -e . || pipi --no-deps -e . \
     || die "pip could not install the package itself"
   "$py" -c 'import torch, torch_ae_sad' || die "the installed environment cannot import torch_ae_sad"
-  printf '%s' "$want_hash" > "$stamp"
+  printf '%s' "$base_hash" > "$VENV/.torch_ae_sad.base"
+fi
+if [ $dev = 1 ]; then
+  if up_to_date dev "$dev_hash" && "$py" -c 'import pytest' 2>/dev/null; then
+    say "test tools up to date"
+  else
+    say "installing requirements-dev.txt"
+    pipi -r requirements-dev.txt || die "pip could not install requirements-dev.txt"
+    printf '%s' "$dev_hash" > "$VENV/.torch_ae_sad.dev"
+  fi
 fi
 
 # 3. Debian packages: Fashion-MNIST data (and TeX with --latex)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from _common import SHARED_DATA, markdown_table, write_results
 
 from torch_ae_sad.dataset_loaders import load_tabular, tabular_split
@@ -30,7 +31,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=1000, help="random batches per run")
     parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     X, y = load_tabular(args.data)
     rows, t_all = [], time.perf_counter()
