@@ -246,7 +246,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         "Scenarios: " + "; ".join(f"`{k}` = {SCENARIOS[k]}" for k in c["scenarios"])
         + f"; {c['labelled']} labelled anomalies, seed {c['seed']}. Samplers with a target "
-        "keep half the normals (ratio 0.5). Space `raw` = 784 pixels, `pca` = randomized PCA "
+        "keep half the normals (ratio 0.5). Space `raw` = 784 pixels, `pca` = PCA "
         f"to {c['n_components']} components (its time is in `PCA s` and in `seconds`), `-` = "
         "the sampler ignores the features. `raw/pca` = raw seconds / pca seconds measured "
         "back to back in this run (`>` when raw hit the budget).",

@@ -189,11 +189,12 @@ def project(X: np.ndarray, feature_space: str = "raw", n_components: int = 50,
     X : np.ndarray
         Samples, any shape ``(n, ...)``.
     feature_space : {"raw", "pca"}
-        Raw flattened values, or a randomized PCA to ``n_components`` dimensions.
+        Raw flattened values, or a PCA to ``n_components`` dimensions (covariance
+        eigendecomposition when there are more samples than features, else randomized SVD).
     n_components : int
         PCA dimensions (capped by the data's size).
     random_state : int or None
-        Seed of the randomized SVD.
+        Seed of the PCA solver.
     """
     flat = np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)
     if feature_space == "raw":
