@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,35 @@ from torch_ae_sad.model.experiment import environment
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Where the developers' shared data sits beside a checkout (tests and benchmarks only).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def machine_info(packages: tuple[str, ...] = ("torch", "numpy", "scikit-learn")
+                 ) -> dict[str, Any]:
+    """Python, the versions of ``packages``, the CPU, and thread settings of this machine."""
+    import torch
+
+    versions = {}
+    for pkg in packages:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    cpu_model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                              "OPENBLAS_NUM_THREADS")}
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu_model": cpu_model, "cpu_count": os.cpu_count(), "cpu_affinity": affinity,
+            "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(), "thread_env": threads,
+            "versions": versions}
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -33,16 +33,15 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _common import machine_info as _machine_info
 from _common import write_atomic
 from sklearn.metrics import roc_auc_score
 
@@ -69,6 +68,9 @@ DIFFERENCES = [
     "0.0 to match ours.",
 ]
 
+
+#: Versions recorded with the results.
+PACKAGES = ("torch", "pyod", "numpy", "scikit-learn", "numba")
 
 def load_data(normal_class: int) -> dict[str, np.ndarray]:
     """Return the flattened one-vs-all MNIST training and test arrays of ``normal_class``."""
@@ -175,32 +177,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["goal_speed_met"] = ratio >= GOAL_RATIO
     out["goal_auroc_met"] = out["ours"]["mean_auroc"] >= out["pyod"]["mean_auroc"]
     return out
-
-
-def machine_info() -> dict[str, Any]:
-    """Python, library versions, CPU count and thread settings."""
-    versions = {}
-    for pkg in ("torch", "pyod", "numpy", "scikit-learn", "numba"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu_model": cpu_model, "cpu_count": os.cpu_count(),
-            "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else None,
-            "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(), "thread_env": env,
-            "versions": versions}
 
 
 def repeat_table(rows: list[dict[str, Any]]) -> str:
@@ -352,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                    "n_train": len(data["X_train"]), "n_test": len(data["X_test"]),
                    "n_test_anomalies": int(data["y_test"].sum()),
                    "warmup_samples": WARMUP_SAMPLES},
-        "machine": machine_info(), "differences": DIFFERENCES, "rows": [], "modules": {},
+        "machine": _machine_info(PACKAGES), "differences": DIFFERENCES, "rows": [], "modules": {},
     }
     print(f"normal digit {args.normal_class}: {len(data['X_train'])} training normals, "
           f"{len(data['X_test'])} test; {args.epochs} epochs, batch {args.batch_size}, "

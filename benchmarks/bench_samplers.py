@@ -24,16 +24,15 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import platform
 import signal
 import sys
 import time
 import traceback
-from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from _common import machine_info as _machine_info
 from _common import write_atomic
 from tqdm import tqdm
 
@@ -50,6 +49,9 @@ LOAD_TIMEOUT = 180.0  # seconds a child may take to import and build its split
 QUICK_SAMPLERS = ("none", "random", "tomek", "nearmiss1", "kmeans_balanced")
 QUICK_TIMEOUT = 60.0
 
+
+#: Versions recorded with the results.
+PACKAGES = ("torch", "imbalanced-learn", "scikit-learn", "numpy", "scipy")
 
 def build_split(scenario: str) -> Any:
     """Return the MNIST training split of ``scenario`` (``"ova"`` or ``"mvm"``)."""
@@ -179,30 +181,6 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
             r["speedup_is_lower_bound"] = True
 
 
-def machine_info() -> dict[str, Any]:
-    """Python, library versions, CPU count and thread settings of this machine."""
-    versions = {}
-    for pkg in ("torch", "imbalanced-learn", "scikit-learn", "numpy", "scipy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                              "OPENBLAS_NUM_THREADS")}
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu_model": cpu_model, "cpu_count": os.cpu_count(), "cpu_affinity": affinity,
-            "thread_env": threads, "versions": versions}
-
-
 def _fmt_s(r: dict[str, Any]) -> str:
     if r["status"] == "ok":
         return f"{r['seconds']:.2f}"
@@ -317,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                    "spaces": args.spaces, "timeout_s": args.timeout,
                    "n_components": N_COMPONENTS, "labelled": 60, "seed": SEED,
                    "ratio": 0.5, "quick": args.quick, "n_measurements": len(todo)},
-        "machine": machine_info(), "rows": [],
+        "machine": _machine_info(PACKAGES), "rows": [],
     }
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
