@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import markdown_table, write_results
+from _common import machine_info, markdown_table, write_results
 
 from torch_ae_sad import PROJECT_ROOT
 from torch_ae_sad.model.experiment import expand_grid, load_records, make_spec, run_id, run_one
@@ -257,11 +257,18 @@ def main() -> None:
                          round(t["wall_s"], 1), round(t["train_s_sum"], 1),
                          f"{t['ok']}/{t['records']}", round(t["load_before"], 1)]
                         for t in timings]),
+        "Speed-up over serial: " + ", ".join(
+            f"{t['executor']} {timings[0]['wall_s'] / t['wall_s']:.2f}x" for t in timings[1:])
+        + ". Every wall time includes starting Python, importing torch and loading MNIST in "
+        "each process (and starting Ray); the first run in each process also pays torch's "
+        "one-off warm-up inside its train seconds.",
         "## 4. `python -m torch_ae_sad.model.results` on the crash+restart folder",
         "```\n" + table.rstrip() + "\n```",
         f"Total: {time.perf_counter() - t_all:.0f} s.", ""])
     print(md)
-    write_results("executors", {"grid_runs": len(grid()), "crash_restart": crash,
+    write_results("executors", {"machine": machine_info(("torch", "numpy", "scikit-learn",
+                                                         "ray")),
+                                "grid_runs": len(grid()), "crash_restart": crash,
                                 "determinism": det, "timings": timings,
                                 "cross_executor": same, "results_table": table}, md)
 

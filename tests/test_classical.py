@@ -156,10 +156,10 @@ def test_knn_training_set_and_leave_one_out(data):
 def test_knn_methods(data):
     X_train, X_test, _ = data
     largest = KNN(n_neighbors=5).fit(X_train).decision_function(X_test)
-    mean = KNN(n_neighbors=5, method="mean").fit(X_train).decision_function(X_test)
+    mean = KNN(n_neighbors=5, aggregation="mean").fit(X_train).decision_function(X_test)
     assert (mean <= largest + 1e-6).all() and not np.allclose(mean, largest)
-    with pytest.raises(ValueError, match="method"):
-        KNN(method="median").fit(X_train)
+    with pytest.raises(ValueError, match="aggregation"):
+        KNN(aggregation="median").fit(X_train)
     with pytest.raises(ValueError, match="n_neighbors"):
         KNN(n_neighbors=len(X_train)).fit(X_train)
 

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from torch_ae_sad.model.experiment import (
+    check_config_lists,
     expand_grid,
     load_records,
     make_spec,
+    quick_model,
     run_grid,
     run_id,
     run_one,
@@ -117,3 +119,73 @@ def test_trainer_cli_on_mnist(tmp_path, capsys):
     assert all(r["spec"]["method_params"]["epochs"] == 2 for r in records)  # --quick
     assert all(r["metrics"]["roc_auc"] > 0.9 for r in records)
     assert "roc_auc" in out and "2 ok, 0 failed" in out
+
+
+TRAINERS = ["deep_ae_sad_multi_class_trainer", "deep_ae_sad_one_vs_all_trainer", "toll_trainer",
+            "autoencoder_grid_trainer", "deep_sad_trainer", "baselines_trainer"]
+
+
+@pytest.mark.parametrize("name", TRAINERS)
+def test_trainer_help_and_config_lists(name, monkeypatch, capsys):
+    import importlib
+
+    module = importlib.import_module(f"torch_ae_sad.model.{name}")
+    assert module.__doc__ and "python -m torch_ae_sad.model." + name in module.__doc__
+    check_config_lists(module.ANOMALY_CONFIG, module.SAMPLER_CONFIG, module.MODEL_CONFIG,
+                       dataset="mnist")
+    monkeypatch.setattr("sys.argv", [name, "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        module.main()
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--quick", "--seeds", "--device", "--epochs", "--out", "--force", "--quiet",
+                 "--workers", "--executor", "--ray-address"):
+        assert flag in out
+
+
+def test_config_lists_name_the_bad_entry():
+    ok_a, ok_s, ok_m = [DIGITS_OVA], [{"name": "none"}], [SMALL]
+    with pytest.raises(ValueError, match=r"ANOMALY_CONFIG entry 1 .*unknown key\(s\) "
+                                         r"\['normal_class'\]"):
+        check_config_lists([DIGITS_OVA, {"normal_class": 1}], ok_s, ok_m)
+    with pytest.raises(ValueError, match=r"SAMPLER_CONFIG entry 1 .*sampler 'random' has no "
+                                         r"parameter\(s\) \['ratoi'\]"):
+        check_config_lists(ok_a, [{"name": "none"}, {"name": "random", "ratoi": 0.5}], ok_m)
+    with pytest.raises(ValueError, match=r"SAMPLER_CONFIG entry 0 .*n_neighbors"):
+        check_config_lists(ok_a, [{"name": "nearmiss1", "n_neighbors": "three"}], ok_m)
+    with pytest.raises(ValueError, match=r"SAMPLER_CONFIG entry 0 .*random_state comes from"):
+        check_config_lists(ok_a, [{"name": "random", "random_state": 3}], ok_m)
+    with pytest.raises(ValueError, match=r"MODEL_CONFIG entry 1 .*TOLL has no parameter\(s\) "
+                                         r"\['betta'\]"):
+        check_config_lists(ok_a, ok_s, [SMALL, {"method": "TOLL", "betta": 1.0}])
+    with pytest.raises(ValueError, match=r"MODEL_CONFIG entry 0 .*found 'GANomaly'"):
+        check_config_lists(ok_a, ok_s, [{"method": "GANomaly"}])
+    with pytest.raises(ValueError, match=r"ANOMALY_CONFIG entry 0 .*one_vs_all expects one"):
+        check_config_lists([{**DIGITS_OVA, "normal_classes": [0, 1]}], ok_s, ok_m)
+
+
+def test_quick_budgets_only_where_the_method_has_them():
+    assert quick_model({"method": "IForest", "n_estimators": 10}) == {"method": "IForest",
+                                                                    "n_estimators": 10}
+    q = quick_model({"method": "TOLL", "n_steps": 2000, "epochs": 50})
+    assert q["n_steps"] == 50 and q["epochs"] == 2
+    q = quick_model({"method": "DeepSAD", "pretrain_epochs": 150, "epochs": 150}, epochs=3)
+    assert q["pretrain_epochs"] == 2 and q["epochs"] == 3
+
+
+def test_trainer_main_flags_and_duplicates(tmp_path, capsys):
+    models = [SMALL, {**SMALL, "epochs": 7}, {"method": "RandomGuess"}]
+    records = trainer_main([DIGITS_OVA, {**DIGITS_OVA, "normal_classes": [1]}],
+                           [{"name": "none"}, {"name": "random"}, {"name": "tomek"}], models,
+                           description="t", dataset="digits",
+                           argv=["--quick", "--out", str(tmp_path), "--quiet",
+                                 "--executor", "serial", "--threads", "1", "--seeds", "3", "4"])
+    out = capsys.readouterr().out
+    assert "2 duplicate spec(s) dropped" in out  # the two AESAD entries after --quick, x2
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    assert {r["spec"]["seed"] for r in records} == {3}
+    assert {r["spec"]["sampler"] for r in records} == {"none", "random"}
+    assert {r["executor"]["threads"] for r in records} == {1}
+    with pytest.raises(SystemExit):
+        trainer_main([DIGITS_OVA], [{"name": "none"}], [SMALL], description="t",
+                     argv=["--workers", "0"])

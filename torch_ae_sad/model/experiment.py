@@ -6,6 +6,10 @@ already exists. Each record is written atomically the moment its run ends, with 
 and validation scores beside it (``<run_id>.scores.npz``) so that metrics can be recomputed.
 A run that raises is recorded with ``status: "failed"``, the error and its traceback, and the
 grid goes on.
+
+Grids run serially, on local worker processes or on Ray (:mod:`torch_ae_sad.model.executors`);
+in every case the driver writes the records. :mod:`torch_ae_sad.model.results` turns a folder
+of records into a table of means and standard deviations over seeds.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ import torch
 
 import torch_ae_sad
 from torch_ae_sad.dataset_loaders import (
+    SAMPLERS,
     Split,
     check_dataset_name,
     check_ratio,
@@ -40,6 +44,7 @@ from torch_ae_sad.dataset_loaders import (
     one_vs_all,
     undersample,
 )
+from torch_ae_sad.dataset_loaders.sampling import FEATURE_SPACES
 from torch_ae_sad.model.base import DETECTORS, TorchDetector
 from torch_ae_sad.model.metrics import evaluate
 from torch_ae_sad.model.thresholds import THRESHOLD_RULES, choose_threshold
@@ -88,6 +93,14 @@ def _canon(obj: Any) -> Any:
     return obj
 
 
+class SpecError(ValueError):
+    """An invalid spec; ``reason`` is the message without the spec itself."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+
+
 def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
     """Return a complete, validated spec from ``entry`` and ``overrides``.
 
@@ -100,8 +113,8 @@ def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str
     given = {**(entry or {}), **overrides}
     unknown = sorted(set(given) - set(SPEC_DEFAULTS))
     if unknown:
-        raise ValueError(f"spec {given}: unknown key(s) {unknown}; expected keys among "
-                         f"{sorted(SPEC_DEFAULTS)}")
+        reason = f"unknown key(s) {unknown}; expected keys among {sorted(SPEC_DEFAULTS)}"
+        raise SpecError(f"spec {given}: {reason}", reason=reason)
     spec = _canon({**copy.deepcopy(SPEC_DEFAULTS), **given})
     where = f"spec {json.dumps({k: v for k, v in given.items()}, default=str)}"
     try:
@@ -122,6 +135,7 @@ def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str
         sp = dict(spec["sampler_params"])
         get_sampler(spec["sampler"])
         sp["ratio"] = check_ratio(spec["sampler"], sp.get("ratio"))
+        check_sampler_params(spec["sampler"], sp)
         spec["sampler_params"] = {k: v for k, v in sp.items() if v is not None}
         if spec["method"] not in DETECTORS:
             raise ValueError(f"method: expected one of {sorted(DETECTORS)}, found "
@@ -135,8 +149,45 @@ def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str
             raise ValueError(f"threshold: expected one of {sorted(THRESHOLD_RULES)}, found "
                              f"{spec['threshold']!r}")
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise SpecError(f"{where}: {exc}", reason=str(exc)) from None
     return spec
+
+
+#: Sampler parameters :func:`~torch_ae_sad.dataset_loaders.undersample` itself takes.
+_UNDERSAMPLE_KEYS = ("ratio", "feature_space", "n_components")
+
+
+def check_sampler_params(name: str, params: dict[str, Any]) -> None:
+    """Raise a ValueError naming any parameter sampler ``name`` does not take.
+
+    The imbalanced-learn sampler is built (not fitted) with ``params``, so unknown keys and
+    the values scikit-learn's parameter validation rejects are found before any run starts.
+    """
+    if "random_state" in params:
+        raise ValueError("sampler_params: random_state comes from the spec's seed; remove it")
+    fs = params.get("feature_space", "raw")
+    if fs not in FEATURE_SPACES:
+        raise ValueError(f"sampler_params: feature_space: expected one of {FEATURE_SPACES}, "
+                         f"found {fs!r}")
+    entry = get_sampler(name)
+    extra = {k: v for k, v in params.items() if k not in _UNDERSAMPLE_KEYS}
+    n_keep = 10 if entry.takes_ratio else None
+    base = entry(n_keep=n_keep, random_state=0, n_minority=3)
+    named = [p.name for p in list(inspect.signature(entry.build).parameters.values())[3:]
+             if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    accepted = (set(base.get_params(deep=False)) | set(named)) - {"sampling_strategy",
+                                                                   "random_state"}
+    unknown = sorted(set(extra) - accepted)
+    if unknown:
+        raise ValueError(f"sampler_params: sampler {name!r} has no parameter(s) {unknown}; "
+                         f"expected among {sorted(accepted | set(_UNDERSAMPLE_KEYS))}")
+    try:
+        sampler = entry(n_keep=n_keep, random_state=0, n_minority=3, **extra)
+        validate = getattr(sampler, "_validate_params", None)
+        if callable(validate):
+            validate()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sampler_params: sampler {name!r}: {exc}") from None
 
 
 def run_id(spec: dict[str, Any]) -> str:
@@ -221,7 +272,8 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], 
     spec = make_spec(spec)
     record: dict[str, Any] = {
         "schema": SCHEMA, "run_id": run_id(spec), "status": "running", "spec": spec,
-        "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": {**environment(), "torch_threads": torch.get_num_threads()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     scores = None
     t_start = time.perf_counter()
@@ -259,22 +311,116 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], 
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        if is_out_of_memory(exc):
+            record["error_kind"] = "out_of_memory"
+            scores = None
+            _free_memory()
     record["total_seconds"] = time.perf_counter() - t_start
     return _canon(record), scores
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error (host ``MemoryError`` or CUDA / MPS OOM)."""
+    if isinstance(exc, MemoryError | torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def failed_record(spec: dict[str, Any], error: BaseException | str,
+                  tb: str | None = None) -> dict[str, Any]:
+    """A ``status: "failed"`` record for a run that died outside :func:`run_one`.
+
+    Used by the executors when a worker process crashes or a task cannot return its result;
+    ``error`` is the exception (or its text), ``tb`` the traceback text if any.
+    """
+    spec = make_spec(spec)
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    record: dict[str, Any] = {
+        "schema": SCHEMA, "run_id": run_id(spec), "status": "failed", "spec": spec,
+        "environment": environment(), "started": None, "error": text,
+        "traceback": tb if tb is not None else (
+            "" if isinstance(error, str) else
+            "".join(traceback.format_exception(type(error), error, error.__traceback__))),
+    }
+    if isinstance(error, BaseException) and is_out_of_memory(error):
+        record["error_kind"] = "out_of_memory"
+    return _canon(record)
+
+
+#: Temporary files of :func:`_atomic_write`: ``.<name>.<pid>.<random>.tmp``.
+TMP_SUFFIX = ".tmp"
+
+
+def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then ``os.replace`` it.
+
+    A reader never sees a partial file; a write killed half-way leaves only a hidden
+    ``.<name>.<pid>.*.tmp`` file that :func:`clean_stale_tmp` removes later.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        try:
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_stale_tmp(folder: str | Path, *, max_age: float = 3600.0) -> list[Path]:
+    """Remove temporary files left in ``folder`` by killed writes; return their paths.
+
+    A ``.<name>.<pid>.*.tmp`` file is stale when process ``pid`` is gone (or, for names
+    without a pid, when it is older than ``max_age`` seconds); files of live writers are kept,
+    so two grids may share a folder.
+    """
+    removed = []
+    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        parts = tmp.name.split(".")
+        pid = next((int(p) for p in parts[2:-1] if p.isdigit()), None)
+        try:
+            stale = (not _pid_alive(pid)) if pid is not None else \
+                time.time() - tmp.stat().st_mtime > max_age
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def save_record(out_dir: str | Path, record: dict[str, Any], scores: dict | None) -> Path:
@@ -291,7 +437,7 @@ def save_record(out_dir: str | Path, record: dict[str, Any], scores: dict | None
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
-    """Read every ``*.json`` record in ``folder``.
+    """Read every ``*.json`` record in ``folder`` (hidden temporary files are ignored).
 
     Returns
     -------
@@ -301,6 +447,8 @@ def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
     """
     records, problems = [], []
     for path in sorted(Path(folder).glob("*.json")):
+        if path.name.startswith("."):  # temporary files of atomic writes are hidden
+            continue
         try:
             rec = json.loads(path.read_text())
             if not isinstance(rec, dict) or "run_id" not in rec:
@@ -311,6 +459,67 @@ def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
     return records, problems
 
 
+#: Spec keys an ANOMALY_CONFIG entry may not set (they come from the other lists / seeds).
+_NOT_SCENARIO_KEYS = ("sampler", "sampler_params", "method", "method_params", "seed")
+
+
+def _entry_error(list_name: str, i: int, entry: Any, exc: Exception | str) -> ValueError:
+    text = json.dumps(entry, default=str) if isinstance(entry, dict) else repr(entry)
+    return ValueError(f"{list_name} entry {i} {text}: {exc}")
+
+
+def check_config_lists(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
+                       model_config: Sequence[dict], **common: Any) -> None:
+    """Validate each entry of the three config lists on its own, naming a bad one.
+
+    Raises
+    ------
+    ValueError
+        ``"<LIST> entry <i> {...}: <reason>"`` for the first bad entry (unknown key, sampler,
+        sampler parameter, method, method parameter, invalid value).
+    """
+    for name, entries in (("ANOMALY_CONFIG", anomaly_config), ("SAMPLER_CONFIG", sampler_config),
+                          ("MODEL_CONFIG", model_config)):
+        if not entries:
+            raise ValueError(f"{name}: expected at least one entry, found none")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise _entry_error(name, i, entry, f"expected a dict, found "
+                                                   f"{type(entry).__name__}")
+    scenario_keys = sorted(set(SPEC_DEFAULTS) - set(_NOT_SCENARIO_KEYS))
+    for i, entry in enumerate(anomaly_config):
+        unknown = sorted(set(entry) - set(scenario_keys))
+        if unknown:
+            raise _entry_error("ANOMALY_CONFIG", i, entry, f"unknown key(s) {unknown}; expected "
+                               f"keys among {scenario_keys} (seeds come from --seeds)")
+        try:
+            make_spec({**common, **entry, "sampler": "none", "method": "RandomGuess"})
+        except ValueError as exc:
+            raise _entry_error("ANOMALY_CONFIG", i, entry, getattr(exc, "reason", exc)) from None
+    for i, entry in enumerate(sampler_config):
+        if "name" not in entry:
+            raise _entry_error("SAMPLER_CONFIG", i, entry, "expected a 'name' key (a sampler "
+                               f"among {sorted(SAMPLERS)})")
+        params = {k: v for k, v in entry.items() if k != "name"}
+        try:
+            get_sampler(entry["name"])
+            params["ratio"] = check_ratio(entry["name"], params.get("ratio"))
+            check_sampler_params(entry["name"], {k: v for k, v in params.items()
+                                                 if v is not None})
+        except ValueError as exc:
+            raise _entry_error("SAMPLER_CONFIG", i, entry, exc) from None
+    for i, entry in enumerate(model_config):
+        method = entry.get("method", common.get("method", "AESAD"))
+        if method not in DETECTORS:
+            raise _entry_error("MODEL_CONFIG", i, entry, f"method: expected one of "
+                               f"{sorted(DETECTORS)}, found {method!r}")
+        accepted = set(inspect.signature(DETECTORS[method]).parameters)
+        bad = sorted(set(entry) - accepted - {"method"})
+        if bad:
+            raise _entry_error("MODEL_CONFIG", i, entry, f"{method} has no parameter(s) {bad}; "
+                               f"expected among {sorted(accepted)}")
+
+
 def expand_grid(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
                 model_config: Sequence[dict], seeds: Iterable[int] = (0,),
                 **common: Any) -> list[dict[str, Any]]:
@@ -318,14 +527,15 @@ def expand_grid(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
 
     ``anomaly_config`` entries hold split keys (``scenario``, ``normal_classes``, ...);
     ``sampler_config`` entries hold ``name`` and sampler parameters; ``model_config`` entries
-    hold ``method`` and its parameters. Every entry is validated before any run starts.
+    hold ``method`` and its parameters; ``common`` holds spec keys shared by every run
+    (``dataset``, ``device``, ...). Every entry is validated before any run starts, and an
+    error names the offending entry (:func:`check_config_lists`).
     """
+    check_config_lists(anomaly_config, sampler_config, model_config, **common)
     specs = []
     for anomaly, sampler, model, seed in itertools.product(anomaly_config, sampler_config,
                                                            model_config, seeds):
         sampler = dict(sampler)
-        if "name" not in sampler:
-            raise ValueError(f"SAMPLER_CONFIG entry {sampler}: expected a 'name' key")
         model = dict(model)
         method = model.pop("method", common.get("method", "AESAD"))
         specs.append(make_spec({**common, **anomaly, "sampler": sampler.pop("name"),
@@ -335,39 +545,43 @@ def expand_grid(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
 
 
 def run_grid(specs: Sequence[dict[str, Any]], out_dir: str | Path = DEFAULT_OUT, *,
-             skip_existing: bool = True, verbose: int = 1) -> list[dict[str, Any]]:
+             skip_existing: bool = True, verbose: int = 1, executor: str | None = None,
+             workers: int = 1, ray_address: str | None = None,
+             threads: int | None = None) -> list[dict[str, Any]]:
     """Run every spec, writing each record as it finishes; skip those already done.
+
+    Parameters
+    ----------
+    specs : sequence of dict
+        Specs (:func:`make_spec` / :func:`expand_grid`).
+    out_dir : str or Path
+        Records folder.
+    skip_existing : bool
+        Skip specs whose record exists with ``status: "ok"`` (failed ones run again).
+    verbose : int
+        0 silent, 1 progress bar, 2 also the training progress of serial runs.
+    executor : {"serial", "local", "ray"}, optional
+        Where runs execute (:func:`torch_ae_sad.model.executors.run_specs`); default
+        ``serial`` for one worker, else ``local``.
+    workers : int
+        Runs at once (local processes or Ray tasks).
+    ray_address : str, optional
+        Ray cluster address (``None``: a local Ray instance).
+    threads : int, optional
+        Torch threads per run (default: the idle CPUs divided among the workers, see
+        :func:`torch_ae_sad.model.executors.threads_per_worker`).
 
     Returns
     -------
     list of dict
-        The records of all specs (loaded from disk for the skipped ones).
+        The records of all specs, in the order of ``specs`` (loaded from disk for the skipped
+        ones).
     """
-    from tqdm.auto import tqdm
+    from torch_ae_sad.model.executors import run_specs
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    bar = tqdm(specs, desc="runs", unit="run", disable=verbose < 1)
-    for spec in bar:
-        rid = run_id(spec)
-        path = out / f"{rid}.json"
-        if skip_existing and path.exists():
-            try:
-                old = json.loads(path.read_text())
-                if old.get("status") == "ok":
-                    records.append(old)
-                    continue
-            except ValueError:
-                print(f"warning: {path} is not valid JSON; running that spec again",
-                      file=sys.stderr)
-        bar.set_postfix_str(f"{spec['method']} {spec['sampler']} {spec['normal_classes']}")
-        record, scores = run_one(spec, verbose=verbose - 1)
-        save_record(out, record, scores)
-        if record["status"] != "ok":
-            tqdm.write(f"run {rid} failed: {record['error']}", file=sys.stderr)
-        records.append(record)
-    return records
+    return run_specs(specs, out_dir, executor=executor, workers=workers,
+                     ray_address=ray_address, skip_existing=skip_existing, verbose=verbose,
+                     threads=threads)
 
 
 def _classes(c: list[int] | None) -> str:
@@ -417,44 +631,132 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join([line, "-" * len(line), *body])
 
 
+#: ``--quick``: how many entries of each list it keeps, and its training budgets.
+QUICK = {"scenarios": 1, "samplers": 2, "models": 4, "epochs": 2, "pretrain_epochs": 2,
+         "n_steps": 50}
+
+
+def _accepted(entry: dict[str, Any]) -> set[str]:
+    """Parameter names of a MODEL_CONFIG entry's method (empty for an unknown method)."""
+    cls = DETECTORS.get(entry.get("method", "AESAD"))
+    return set(inspect.signature(cls).parameters) if cls is not None else set()
+
+
+def quick_model(entry: dict[str, Any], epochs: int | None = None) -> dict[str, Any]:
+    """A MODEL_CONFIG entry with :data:`QUICK`'s small budgets (only keys its method takes).
+
+    ``epochs`` (default ``QUICK["epochs"]``) replaces ``epochs``; ``pretrain_epochs`` and a set
+    ``n_steps`` are capped at ``QUICK``'s values.
+    """
+    accepted = _accepted(entry)
+    out = dict(entry)
+    if "epochs" in accepted:
+        out["epochs"] = QUICK["epochs"] if epochs is None else epochs
+    if "pretrain_epochs" in accepted:
+        out["pretrain_epochs"] = min(out.get("pretrain_epochs", QUICK["pretrain_epochs"]),
+                                     QUICK["pretrain_epochs"])
+    if out.get("n_steps") is not None:
+        out["n_steps"] = min(out["n_steps"], QUICK["n_steps"])
+    return out
+
+
 def trainer_main(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
                  model_config: Sequence[dict], *, description: str,
                  argv: Sequence[str] | None = None, **common: Any) -> list[dict[str, Any]]:
     """The command line every trainer module's ``main()`` calls.
 
-    Flags: ``--quick`` (first scenario, first two samplers, 2 epochs, seed 0), ``--seeds``,
-    ``--device``, ``--epochs``, ``--out``, ``--force`` (re-run finished specs), ``--quiet``.
+    Every combination of the three lists and the seeds is one run. The lists are validated
+    before the first run (a bad entry is named). Flags: ``--quick`` (first scenario, first
+    two samplers, first four models, first seed, 2 epochs / 50 steps), ``--seeds``,
+    ``--device``, ``--epochs``, ``--out``, ``--force`` (re-run finished specs), ``--quiet``,
+    ``--workers``, ``--executor``, ``--ray-address``, ``--threads``; see ``--help``.
+
+    Parameters
+    ----------
+    anomaly_config, sampler_config, model_config : sequence of dict
+        The trainer's ``ANOMALY_CONFIG``, ``SAMPLER_CONFIG`` and ``MODEL_CONFIG``.
+    description : str
+        The ``--help`` text.
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    **common
+        Spec keys shared by every run (``dataset``, ...).
+
+    Returns
+    -------
+    list of dict
+        The records of the grid.
     """
     import argparse
 
-    parser = argparse.ArgumentParser(description=description)
+    from torch_ae_sad.model.executors import EXECUTORS
+
+    epilog = (f"grid: {len(anomaly_config)} scenario(s) x {len(sampler_config)} sampler(s) x "
+              f"{len(model_config)} model(s) x seeds; --quick keeps {QUICK['scenarios']} x "
+              f"{min(QUICK['samplers'], len(sampler_config))} x "
+              f"{min(QUICK['models'], len(model_config))} x 1 with epochs "
+              f"{QUICK['epochs']} (n_steps <= {QUICK['n_steps']}). Summary over seeds: "
+              "python -m torch_ae_sad.model.results DIR")
+    parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--quick", action="store_true",
-                        help="small version: first scenario, first two samplers, 2 epochs")
+                        help="small version: first scenario, first two samplers, first four "
+                             "models, first seed, 2 epochs (well under a minute on 2 cores)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
-    parser.add_argument("--epochs", type=int, default=None, help="override every epochs")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override the epochs of every model that has epochs")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"records folder (default: {DEFAULT_OUT})")
     parser.add_argument("--force", action="store_true", help="re-run specs already recorded")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="runs at once: local processes or Ray tasks (default: 1)")
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="where runs execute (default: serial for 1 worker, local for "
+                             "more; ray when --ray-address is given)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster address, e.g. ray://host:10001 or auto (default: a "
+                             "local Ray instance); needs pip install 'torch_ae_sad[ray]'")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (default: the idle CPUs, i.e. CPUs "
+                             "minus the load average, divided among the workers)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers: expected >= 1, found {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads: expected >= 1, found {args.threads}")
+    executor = args.executor
+    if executor is None:
+        executor = "ray" if args.ray_address else ("serial" if args.workers == 1 else "local")
 
-    anomaly, samplers, models = list(anomaly_config), list(sampler_config), list(model_config)
-    seeds = args.seeds
-    epochs = args.epochs
-    if args.quick:
-        anomaly, samplers, seeds = anomaly[:1], samplers[:2], seeds[:1]
-        epochs = epochs or 2
-    if epochs is not None:
-        models = [{**m, "epochs": epochs} for m in models]
     if args.device is not None:
         resolve_device(args.device)
         common["device"] = args.device
+    check_config_lists(anomaly_config, sampler_config, model_config, **common)
+    anomaly, samplers, models = list(anomaly_config), list(sampler_config), list(model_config)
+    seeds = args.seeds
+    if args.quick:
+        anomaly, samplers = anomaly[:QUICK["scenarios"]], samplers[:QUICK["samplers"]]
+        models, seeds = models[:QUICK["models"]], seeds[:1]
+        models = [quick_model(m, args.epochs) for m in models]
+    elif args.epochs is not None:
+        models = [{**m, "epochs": args.epochs} if "epochs" in _accepted(m) else m
+                  for m in models]
     specs = expand_grid(anomaly, samplers, models, seeds, **common)
+    unique = list({run_id(s): s for s in specs}.values())
+    if len(unique) < len(specs):
+        print(f"{len(specs) - len(unique)} duplicate spec(s) dropped (identical entries"
+              f"{' after --quick' if args.quick else ''})")
+    specs = unique
     print(f"{len(specs)} runs -> {args.out}")
     t0 = time.perf_counter()
-    records = run_grid(specs, args.out, skip_existing=not args.force,
-                       verbose=0 if args.quiet else 1)
+    try:
+        records = run_grid(specs, args.out, skip_existing=not args.force,
+                           verbose=0 if args.quiet else 1, executor=executor,
+                           workers=args.workers, ray_address=args.ray_address,
+                           threads=args.threads)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
     print(format_table(summary_rows(records)))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records) - failed} ok, {failed} failed, {time.perf_counter() - t0:.1f} s; "

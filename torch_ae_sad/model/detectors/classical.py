@@ -36,7 +36,7 @@ from sklearn.svm import OneClassSVM
 
 from torch_ae_sad.model.base import BaseDetector, hyperparameters
 
-KNN_METHODS = ("largest", "mean")
+KNN_AGGREGATIONS = ("largest", "mean")
 
 
 @hyperparameters
@@ -189,7 +189,7 @@ class KNN(BaseClassical):
     ----------
     n_neighbors : int
         The k; must be below the number of normal training samples.
-    method : {"largest", "mean"}
+    aggregation : {"largest", "mean"}
         Score by the distance to the k-th nearest training sample, or the mean distance to
         the k nearest.
     n_jobs : int, optional
@@ -203,20 +203,21 @@ class KNN(BaseClassical):
     leave_one_out: ClassVar[bool] = True
 
     n_neighbors: int = 5
-    method: str = "largest"
+    aggregation: str = "largest"
     n_jobs: int | None = None
     pca_components: int | None = None
 
     def _fit_features(self, Z: np.ndarray) -> None:
-        if self.method not in KNN_METHODS:
-            raise ValueError(f"method: expected one of {KNN_METHODS}, found {self.method!r}")
+        if self.aggregation not in KNN_AGGREGATIONS:
+            raise ValueError(f"aggregation: expected one of {KNN_AGGREGATIONS}, found "
+                             f"{self.aggregation!r}")
         if not 1 <= self.n_neighbors < len(Z):
             raise ValueError(f"n_neighbors: expected an int in [1, {len(Z) - 1}] (below the "
                              f"{len(Z)} normal training samples), found {self.n_neighbors}")
         self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors, n_jobs=self.n_jobs).fit(Z)
 
     def _reduce(self, dist: np.ndarray) -> np.ndarray:
-        return dist[:, -1] if self.method == "largest" else dist.mean(axis=1)
+        return dist[:, -1] if self.aggregation == "largest" else dist.mean(axis=1)
 
     def _train_scores(self) -> np.ndarray:
         dist, _ = self.nn_.kneighbors()  # no X: each training sample's neighbours exclude it

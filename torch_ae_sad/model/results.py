@@ -1,0 +1,291 @@
+"""Summarise a folder of run records: mean ± std over seeds per configuration, as a table + CSV.
+
+Run::
+
+    python -m torch_ae_sad.model.results [DIR] [--csv FILE] [--group-by FIELD ...]
+
+``DIR`` defaults to the trainers' ``json_metrics/staged``. Runs are grouped by their
+configuration, i.e. everything in the spec but the seed (and the device); ``--group-by``
+groups by the given spec fields only (``method``, ``sampler``, ``normal_classes``, or a
+parameter as ``method_params.lr`` / ``sampler_params.ratio``) and pools everything else.
+Each group shows the number of ``ok`` and ``failed`` runs and, over its ``ok`` runs, the mean
+± sample standard deviation (``ddof=1``; blank for one run) of AUROC, AUPR, F1, the training
+seconds and the number of normal training samples kept by the sampler. The table prints the
+fields that differ between groups (the common ones in a header line); the CSV (default
+``DIR/results.csv``) has every grouping field. Files that are not readable records are
+reported (path and reason) and skipped. Exit code 1 when the folder is missing or holds no
+record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from torch_ae_sad.model.experiment import DEFAULT_OUT, load_records
+
+#: Spec fields never used to group runs.
+NOT_GROUPED = ("seed", "device")
+#: Spec fields holding parameter dicts (flattened to ``<field>.<name>``).
+PARAM_FIELDS = ("sampler_params", "method_params", "threshold_params")
+#: Aggregated quantities: column name -> function of a record returning a number or None.
+QUANTITIES: dict[str, Any] = {
+    "roc_auc": lambda r: (r.get("metrics") or {}).get("roc_auc"),
+    "aupr": lambda r: (r.get("metrics") or {}).get("average_precision"),
+    "f1": lambda r: (r.get("metrics") or {}).get("f1"),
+    "train_s": lambda r: r.get("train_seconds"),
+    "normals_kept": lambda r: (r.get("sampling") or {}).get("n_normal_after"),
+}
+
+
+def flatten_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as one level of fields: ``method_params.lr``, ``sampler_params.ratio``, ..."""
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key in PARAM_FIELDS and isinstance(value, dict):
+            for name, v in value.items():
+                flat[f"{key}.{name}"] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+def _hashable(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """``(mean, sample std with ddof=1)`` of the finite values; None where undefined."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if arr.size == 0:
+        return None, None
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
+
+
+def check_records(records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """Split ``records`` into usable ones and ``(run id, reason)`` problems (no spec, ...)."""
+    good, bad = [], []
+    for rec in records:
+        if not isinstance(rec.get("spec"), dict):
+            bad.append((str(rec.get("run_id")), "no 'spec' dict"))
+        elif rec.get("status") not in ("ok", "failed"):
+            bad.append((str(rec.get("run_id")), f"status {rec.get('status')!r}"))
+        else:
+            good.append(rec)
+    return good, bad
+
+
+def summarize(records: Sequence[dict[str, Any]],
+              group_by: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Aggregate records per configuration.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Run records (``spec``, ``status``, ``metrics``, ...).
+    group_by : sequence of str, optional
+        Flattened spec fields to group by; default every field but the seed and device.
+
+    Returns
+    -------
+    rows : list of dict
+        One per group, sorted by its fields: the grouping fields, ``n_ok``, ``n_failed``,
+        ``seeds``, and ``<quantity>_mean`` / ``<quantity>_std`` for each of
+        :data:`QUANTITIES`.
+    fields : list of str
+        The grouping fields, in order.
+    """
+    flats = [flatten_spec(r["spec"]) for r in records]
+    if group_by:
+        fields = list(group_by)
+    else:
+        fields = []
+        for flat in flats:
+            fields += [k for k in flat if k not in NOT_GROUPED and k not in fields]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, flat in enumerate(flats):
+        groups.setdefault(tuple(_hashable(flat.get(f)) for f in fields), []).append(i)
+    rows = []
+    for key, members in groups.items():
+        row: dict[str, Any] = {f: json.loads(v) for f, v in zip(fields, key, strict=True)}
+        recs = [records[i] for i in members]
+        ok = [r for r in recs if r["status"] == "ok"]
+        row["n_ok"], row["n_failed"] = len(ok), len(recs) - len(ok)
+        row["seeds"] = sorted({r["spec"].get("seed") for r in recs}, key=str)
+        for name, get in QUANTITIES.items():
+            row[f"{name}_mean"], row[f"{name}_std"] = mean_std([get(r) for r in ok])
+        rows.append(row)
+    rows.sort(key=lambda row: tuple(_sort_key(row[f]) for f in fields))
+    return rows, fields
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool) or value is None:
+        return (2, str(value))
+    if isinstance(value, int | float):
+        return (0, value)
+    if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        return (1, tuple(value))
+    return (2, _hashable(value))
+
+
+def _classes(c: Any) -> str:
+    if not c:
+        return "rest"
+    if isinstance(c, list) and len(c) > 2 and c == list(range(c[0], c[-1] + 1)):
+        return f"{c[0]}-{c[-1]}"
+    return ",".join(map(str, c)) if isinstance(c, list) else str(c)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _pm(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None:
+        return "-"
+    text = f"{mean:.{digits}f}"
+    return text + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def _short(field: str, fields: Sequence[str]) -> str:
+    short = field.split(".", 1)[-1]
+    clash = sum(f.split(".", 1)[-1] == short for f in fields) > 1
+    return field if clash else short
+
+
+def format_summary(rows: Sequence[dict[str, Any]], fields: Sequence[str],
+                   default_grouping: bool = True) -> str:
+    """Plain-text table of :func:`summarize` rows (varying fields as columns)."""
+    if not rows:
+        return "(no runs)"
+    varying = [f for f in fields if len({_hashable(r.get(f)) for r in rows}) > 1]
+    constant = [f for f in fields if f not in varying]
+    header_lines = []
+    if default_grouping:
+        def data(r: dict[str, Any]) -> str:
+            return (f"{r.get('dataset')} {_classes(r.get('normal_classes'))} vs "
+                    f"{_classes(r.get('anomaly_classes'))}")
+
+        label_fields = ("dataset", "scenario", "normal_classes", "anomaly_classes", "sampler",
+                        "method")
+        shown = [f for f in varying if f not in label_fields]
+        columns: list[tuple[str, Any]] = [
+            ("data", data), ("sampler", lambda r: r.get("sampler")),
+            ("method", lambda r: r.get("method"))]
+        columns += [(_short(f, fields), lambda r, f=f: _cell(r.get(f))) for f in shown]
+        common = [f for f in constant if f not in label_fields]
+    else:
+        columns = [(f, lambda r, f=f: _cell(r.get(f))) for f in fields]
+        common = []
+    if common:
+        header_lines.append("common: " + ", ".join(
+            f"{_short(f, fields)}={_cell(rows[0].get(f))}" for f in common))
+    columns += [
+        ("ok", lambda r: str(r["n_ok"])), ("failed", lambda r: str(r["n_failed"])),
+        ("roc_auc", lambda r: _pm(r["roc_auc_mean"], r["roc_auc_std"], 4)),
+        ("aupr", lambda r: _pm(r["aupr_mean"], r["aupr_std"], 4)),
+        ("f1", lambda r: _pm(r["f1_mean"], r["f1_std"], 4)),
+        ("train_s", lambda r: _pm(r["train_s_mean"], r["train_s_std"],
+                                  1 if (r["train_s_mean"] or 0) >= 10 else 2)),
+        ("normals_kept", lambda r: _pm(r["normals_kept_mean"], r["normals_kept_std"], 0)),
+    ]
+    cells = [[str(get(r)) for _, get in columns] for r in rows]
+    names = [name for name, _ in columns]
+    widths = [max(len(n), *(len(c[i]) for c in cells)) for i, n in enumerate(names)]
+    line = "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) for c in cells]
+    return "\n".join([*header_lines, line, "-" * len(line), *body])
+
+
+def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str], path: str | Path) -> Path:
+    """Write the rows of :func:`summarize` as CSV, atomically; lists are written as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [*fields, "n_ok", "n_failed", "seeds"]
+    columns += [f"{q}_{s}" for q in QUANTITIES for s in ("mean", "std")]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else
+                         (json.dumps(row[c]) if isinstance(row.get(c), list | dict) else row[c])
+                         for c in columns])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(buf.getvalue())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: print the summary table of a records folder and write its CSV."""
+    parser = argparse.ArgumentParser(
+        prog="python -m torch_ae_sad.model.results",
+        description="Mean ± std over seeds of every configuration in a folder of run records.")
+    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_OUT,
+                        help=f"records folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="CSV output (default: DIR/results.csv)")
+    parser.add_argument("--no-csv", action="store_true", help="print the table only")
+    parser.add_argument("--group-by", nargs="+", default=None, metavar="FIELD",
+                        help="spec fields to group by, e.g. method sampler "
+                             "method_params.lr (default: everything but the seed)")
+    args = parser.parse_args(argv)
+
+    folder: Path = args.dir
+    if not folder.is_dir():
+        print(f"error: no records folder {folder} (run a trainer first, or give DIR)",
+              file=sys.stderr)
+        return 1
+    records, problems = load_records(folder)
+    records, bad = check_records(records)
+    for path, reason in problems:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    for rid, reason in bad:
+        print(f"skipped record {rid}: {reason}", file=sys.stderr)
+    if not records:
+        print(f"error: no run records (*.json) in {folder}", file=sys.stderr)
+        return 1
+    rows, fields = summarize(records, args.group_by)
+    n_ok = sum(r["status"] == "ok" for r in records)
+    print(f"{len(records)} runs ({n_ok} ok, {len(records) - n_ok} failed) in {folder}, "
+          f"{len(rows)} configurations; mean ± std (ddof=1) over seeds")
+    print(format_summary(rows, fields, default_grouping=args.group_by is None))
+    failed = [r for r in records if r["status"] != "ok"]
+    for r in failed[:10]:
+        error = str(r.get("error", "")).splitlines()[0] if r.get("error") else "?"
+        print(f"failed {r['run_id']}: {error}")
+    if len(failed) > 10:
+        print(f"... and {len(failed) - 10} more failed runs")
+    if not args.no_csv:
+        path = write_csv(rows, fields, args.csv or folder / "results.csv")
+        print(f"CSV: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
