@@ -619,12 +619,12 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         return "(no runs)"
     cols = list(rows[0])
 
-    def fmt(v: Any) -> str:
+    def fmt(col: str, v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.4f}" if v <= 1.0 else f"{v:.1f}"
+            return f"{v:.2f}" if col.endswith("_s") else f"{v:.4f}"
         return "-" if v is None else str(v)
 
-    cells = [[fmt(r[c]) for c in cols] for r in rows]
+    cells = [[fmt(c, r[c]) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
