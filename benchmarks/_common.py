@@ -70,8 +70,9 @@ def write_results(stem: str, payload: dict[str, Any], markdown: str,
     payload = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
                **payload}
     paths = (out / f"{stem}.json", out / f"{stem}.md")
-    write_atomic(paths[0], json.dumps(payload, indent=1))
-    write_atomic(paths[1], markdown)
+    root = f"{PROJECT_ROOT}{os.sep}"  # results name repository paths relative to its root
+    write_atomic(paths[0], json.dumps(payload, indent=1).replace(root, ""))
+    write_atomic(paths[1], markdown.replace(root, ""))
     return paths
 
 
