@@ -24,16 +24,14 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from torch_ae_sad.model.experiment import DEFAULT_OUT, load_records
+from torch_ae_sad.model.experiment import DEFAULT_OUT, _atomic_write, load_records
 
 #: Spec fields never used to group runs.
 NOT_GROUPED = ("seed", "device")
@@ -228,16 +226,7 @@ def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str], path: str |
         writer.writerow(["" if row.get(c) is None else
                          (json.dumps(row[c]) if isinstance(row.get(c), list | dict) else row[c])
                          for c in columns])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
     return path
 
 

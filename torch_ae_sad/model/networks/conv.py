@@ -49,7 +49,28 @@ def _positive(values: Sequence[int], param: str) -> list[int]:
     return out
 
 
-class ConvAutoEncoderNet(nn.Module):
+class _ImageAutoEncoder(nn.Module):
+    """``encode`` / ``decode`` / ``forward`` of an ``encoder`` + ``decoder`` pair on images."""
+
+    input_shape: tuple[int, int, int]
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the latent code of a batch."""
+        return self.encoder(x.reshape(-1, *self.input_shape))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Return the reconstruction, shape ``(n, C, H, W)``, of latent codes."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(reconstruction, latent)``."""
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+class ConvAutoEncoderNet(_ImageAutoEncoder):
     """Convolutional auto-encoder with a dense latent code.
 
     Encoder: one 3x3 stride-2 convolution per entry of ``channels`` (28 -> 14 -> 7, or
@@ -113,21 +134,8 @@ class ConvAutoEncoderNet(nn.Module):
                 up += [deconv, make_activation(out_activation, "out_activation")]
         self.decoder = nn.Sequential(*up)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the latent code of a batch."""
-        return self.encoder(x.reshape(-1, *self.input_shape))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction, shape ``(n, C, H, W)``, of latent codes."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(reconstruction, latent)``."""
-        z = self.encode(x)
-        return self.decode(z), z
-
-
-class TollMnistNet(nn.Module):
+class TollMnistNet(_ImageAutoEncoder):
     """TOLL's MNIST auto-encoder (Soltanilara et al., appendix B; authors' ``Soltanilara/Toll``).
 
     Encoder: 4x4 convolutions 64, 128, 256 (stride 2), 512 channels, each with batch
@@ -167,16 +175,3 @@ class TollMnistNet(nn.Module):
             nn.Linear(self.latent_dim, 64 * 4 * 4), nn.Unflatten(1, (64, 4, 4)),
             *up(64, 512), *up(512, 256), *up(256, 128, stride=2), *up(128, 64),
             nn.ConvTranspose2d(64, c, 4))
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the latent code of a batch."""
-        return self.encoder(x.reshape(-1, *self.input_shape))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction, shape ``(n, C, 28, 28)``, of latent codes."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(reconstruction, latent)``."""
-        z = self.encode(x)
-        return self.decode(z), z

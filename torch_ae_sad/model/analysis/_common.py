@@ -1,0 +1,291 @@
+"""Shared machinery of the analysis scripts: loading records, grouping, labels, saving figures.
+
+Every script reads only the JSON records of a folder (and the ``<run_id>.scores.npz`` files
+they name) and is run as ``python -m torch_ae_sad.model.analysis.<name> RECORDS_DIR
+[--out DIR]``. A script's ``draw(data, out, **options)`` returns the paths it wrote and
+raises :class:`Skip` (with a message naming what is missing) when it can draw nothing; a
+per-run script reports each run it cannot draw and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from torch_ae_sad.model.experiment import SCHEMA, load_records  # noqa: E402
+from torch_ae_sad.model.results import (  # noqa: E402
+    _classes,
+    _hashable,
+    check_records,
+    flatten_spec,
+    summarize,
+)
+
+#: Record schemas these scripts read.
+KNOWN_SCHEMAS = (SCHEMA,)
+#: Spec fields that describe the data of a run (its "scenario").
+SCENARIO_FIELDS = ("dataset", "scenario", "normal_classes", "anomaly_classes", "labelled",
+                   "known_classes", "pollution", "val_fraction", "val_labelled")
+#: Formats every figure is saved in.
+FORMATS = ("png", "pdf")
+#: Keys a scores file must hold for the score plots.
+SCORE_KEYS = ("y_test", "test_scores")
+
+
+class Skip(Exception):
+    """A plot (or one run of a per-run plot) cannot be drawn; the message says what is missing."""
+
+
+@dataclass
+class Records:
+    """The usable records of a folder and the messages about those that were left out.
+
+    Attributes
+    ----------
+    folder : Path
+        The records folder (scores files are looked up there).
+    records : list of dict
+        Records of a known schema with a spec and an ``ok`` / ``failed`` status.
+    problems : list of str
+        One message per file or record left out.
+    """
+
+    folder: Path
+    records: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        """The records with ``status == "ok"``."""
+        return [r for r in self.records if r.get("status") == "ok"]
+
+
+def load(folder: str | Path) -> Records:
+    """Load the records of ``folder``, leaving out unreadable files and unknown schemas.
+
+    Raises
+    ------
+    Skip
+        When the folder is missing or holds no usable record (the message says why).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise Skip(f"no records folder {folder} (run a trainer with --out {folder} first)")
+    raw, unreadable = load_records(folder)
+    problems = [f"skipped {path.name}: {reason}" for path, reason in unreadable]
+    known = []
+    for rec in raw:
+        schema = rec.get("schema")
+        if schema is None:
+            problems.append(f"skipped record {rec.get('run_id')}: no 'schema' field (an older "
+                            f"record format); these scripts read schema {SCHEMA}")
+        elif schema not in KNOWN_SCHEMAS:
+            problems.append(f"skipped record {rec.get('run_id')}: schema {schema!r} is unknown; "
+                            f"these scripts read schema {SCHEMA}")
+        else:
+            known.append(rec)
+    good, bad = check_records(known)
+    problems += [f"skipped record {rid}: {reason}" for rid, reason in bad]
+    if not good:
+        what = "no run records (*.json)" if not raw else "no usable run record"
+        raise Skip(f"{what} in {folder}" + (f" ({len(problems)} left out)" if problems else ""))
+    return Records(folder, good, problems)
+
+
+def load_scores(record: dict[str, Any], folder: Path,
+                keys: Sequence[str] = SCORE_KEYS) -> dict[str, np.ndarray]:
+    """The arrays of a record's scores file.
+
+    Raises
+    ------
+    Skip
+        When the record names no scores file, the file is missing or unreadable, or it lacks
+        one of ``keys``.
+    """
+    rid = record.get("run_id")
+    name = record.get("scores_file")
+    if not name:
+        raise Skip(f"run {rid}: the record names no scores file ('scores_file')")
+    path = folder / name
+    if not path.is_file():
+        raise Skip(f"run {rid}: scores file {path} is missing")
+    try:
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise Skip(f"run {rid}: cannot read scores file {path}: {exc}") from exc
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise Skip(f"run {rid}: scores file {path.name} lacks {missing}")
+    return arrays
+
+
+def metric(record: dict[str, Any], name: str) -> Any:
+    """``record["metrics"][name]``, or :class:`Skip` naming the missing metric."""
+    value = (record.get("metrics") or {}).get(name)
+    if value is None:
+        raise Skip(f"run {record.get('run_id')}: the record has no metrics.{name}")
+    return value
+
+
+# ----------------------------------------------------------------------------- grouping
+def grouped(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`torch_ae_sad.model.results.summarize` over every field but the seed."""
+    return summarize(records)
+
+
+def members(row: dict[str, Any], fields: Sequence[str],
+            records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a :func:`grouped` row (same value of every grouping field)."""
+    key = [_hashable(row.get(f)) for f in fields]
+    return [r for r in records
+            if [_hashable(flatten_spec(r["spec"]).get(f)) for f in fields] == key]
+
+
+def varying(rows: Sequence[dict[str, Any]], fields: Iterable[str]) -> list[str]:
+    """The fields among ``fields`` whose value differs between ``rows``."""
+    return [f for f in fields if len({_hashable(r.get(f)) for r in rows}) > 1]
+
+
+def is_scenario_field(name: str) -> bool:
+    """Whether a flattened spec field describes the data (see :data:`SCENARIO_FIELDS`)."""
+    return name in SCENARIO_FIELDS
+
+
+def is_sampler_field(name: str) -> bool:
+    """Whether a flattened spec field is the sampler or one of its parameters."""
+    return name == "sampler" or name.startswith("sampler_params.")
+
+
+def scenario_label(row: dict[str, Any]) -> str:
+    """``mnist 0-4 vs 5-9`` (plus the labelled budget when it is not the default)."""
+    text = (f"{row.get('dataset')} {_classes(row.get('normal_classes'))} vs "
+            f"{_classes(row.get('anomaly_classes'))}")
+    return text
+
+
+def fields_label(row: dict[str, Any], names: Sequence[str], short: bool = True) -> str:
+    """``name=value`` of ``names`` (values of ``sampler`` / ``method`` bare), joined by ``, ``."""
+    parts = []
+    for name in names:
+        value = row.get(name)
+        if name in ("sampler", "method"):
+            parts.append(str(value))
+            continue
+        shown = name.split(".", 1)[-1] if short else name
+        if isinstance(value, list | dict):
+            value = json.dumps(value, separators=(",", ":"))
+        parts.append(f"{shown}={value}")
+    return ", ".join(parts)
+
+
+def sampler_label(row: dict[str, Any], sampler_fields: Sequence[str]) -> str:
+    """The sampler plus the parameters that vary in the grid, e.g. ``random (ratio=0.5)``."""
+    params = [f for f in sampler_fields if f != "sampler" and row.get(f) is not None]
+    text = str(row.get("sampler"))
+    return text + (f" ({fields_label(row, params)})" if params else "")
+
+
+def run_label(record: dict[str, Any]) -> str:
+    """One line naming a run: scenario, sampler, method, seed and run id."""
+    spec = record.get("spec") or {}
+    ratio = (spec.get("sampler_params") or {}).get("ratio")
+    sampler = str(spec.get("sampler")) + (f" {ratio}" if ratio is not None else "")
+    return (f"{scenario_label(spec)} | {sampler} | {spec.get('method')} | seed "
+            f"{spec.get('seed')} | {record.get('run_id')}")
+
+
+def select_runs(records: Sequence[dict[str, Any]], run: str | None) -> list[dict[str, Any]]:
+    """The ``ok`` records, or those whose run id starts with ``run``.
+
+    Raises
+    ------
+    Skip
+        When no ``ok`` record matches.
+    """
+    ok = [r for r in records if r.get("status") == "ok"]
+    if run:
+        ok = [r for r in ok if str(r.get("run_id", "")).startswith(run)]
+        if not ok:
+            raise Skip(f"no ok run with an id starting with {run!r}")
+    elif not ok:
+        raise Skip("no run with status 'ok' (every run failed)")
+    return ok
+
+
+# ----------------------------------------------------------------------------- figures
+def save_figure(fig: Any, out: Path, name: str,
+                formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Save ``fig`` as ``out/name.<fmt>`` for each format, close it, return the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    try:
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            fig.savefig(path, dpi=120, bbox_inches="tight")
+            paths.append(path)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def per_run(runs: Sequence[dict[str, Any]], draw_one: Callable[[dict[str, Any]], list[Path]],
+            what: str) -> list[Path]:
+    """Call ``draw_one`` for each run; report the runs it skips; :class:`Skip` if none drawn."""
+    paths: list[Path] = []
+    skipped = []
+    for rec in runs:
+        try:
+            paths += draw_one(rec)
+        except Skip as exc:
+            skipped.append(str(exc))
+            print(f"{what}: {exc}", file=sys.stderr)
+    if not paths:
+        raise Skip(f"{what}: no run could be drawn" + (f" ({skipped[0]})" if skipped else ""))
+    return paths
+
+
+DrawFn = Callable[..., list[Path]]
+
+
+def script_main(name: str, description: str, draw: DrawFn, argv: Sequence[str] | None,
+                add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """The command line of one analysis script.
+
+    Parses ``RECORDS_DIR [--out DIR]`` (plus the script's own options), loads the records,
+    calls ``draw(data, out, **options)`` and prints the files written. Returns 0 when at least
+    one file was written, else 1 (with the reason on stderr).
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m torch_ae_sad.model.analysis.{name}",
+                                     description=description)
+    parser.add_argument("records", type=Path, help="folder of run records (*.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: RECORDS_DIR/figures)")
+    if add_args is not None:
+        add_args(parser)
+    args = parser.parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k not in ("records", "out")}
+    out = args.out or args.records / "figures"
+    try:
+        data = load(args.records)
+        for message in data.problems:
+            print(message, file=sys.stderr)
+        paths = draw(data, out, **options)
+    except Skip as exc:
+        print(f"{name}: nothing drawn: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0 if paths else 1
