@@ -181,9 +181,10 @@ def test_trainer_main_flags_and_duplicates(tmp_path, capsys):
                            argv=["--quick", "--out", str(tmp_path), "--quiet",
                                  "--executor", "serial", "--threads", "1", "--seeds", "3", "4"])
     out = capsys.readouterr().out
-    assert "2 duplicate spec(s) dropped" in out  # the two AESAD entries after --quick, x2
-    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
-    assert {r["spec"]["seed"] for r in records} == {3}
+    # the two AESAD entries are identical after --quick: x2 samplers x2 seeds dropped
+    assert "4 duplicate spec(s) dropped" in out
+    assert len(records) == 8 and all(r["status"] == "ok" for r in records)
+    assert {r["spec"]["seed"] for r in records} == {3, 4}  # explicit --seeds are kept
     assert {r["spec"]["sampler"] for r in records} == {"none", "random"}
     assert {r["executor"]["threads"] for r in records} == {1}
     with pytest.raises(SystemExit):

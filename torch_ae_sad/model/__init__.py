@@ -16,10 +16,26 @@ from torch_ae_sad.model.detectors import (
     ConvAutoEncoder,
     DBSCANDetector,
     DeepSAD,
+    DualDiscriminatorGAN,
     IForest,
     RandomGuess,
 )
 
-__all__ = ["AESAD", "DETECTORS", "KNN", "LOF", "OCSVM", "TOLL", "VAE", "AutoEncoder",
-           "BaseDetector", "ConvAutoEncoder", "DBSCANDetector", "DeepSAD", "IForest", "RandomGuess",
-           "TorchDetector"]
+__all__ = [
+    "AESAD",
+    "AutoEncoder",
+    "BaseDetector",
+    "ConvAutoEncoder",
+    "DBSCANDetector",
+    "DETECTORS",
+    "DeepSAD",
+    "DualDiscriminatorGAN",
+    "IForest",
+    "KNN",
+    "LOF",
+    "OCSVM",
+    "RandomGuess",
+    "TOLL",
+    "TorchDetector",
+    "VAE",
+]

@@ -701,7 +701,8 @@ def trainer_main(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
     parser.add_argument("--quick", action="store_true",
                         help="small version: first scenario, first two samplers, first four "
                              "models, first seed, 2 epochs (well under a minute on 2 cores)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="seeds (default: 0; --quick keeps only the first unless given)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the epochs of every model that has epochs")
@@ -734,10 +735,11 @@ def trainer_main(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
         common["device"] = args.device
     check_config_lists(anomaly_config, sampler_config, model_config, **common)
     anomaly, samplers, models = list(anomaly_config), list(sampler_config), list(model_config)
-    seeds = args.seeds
+    seeds = args.seeds if args.seeds is not None else [0]
     if args.quick:
         anomaly, samplers = anomaly[:QUICK["scenarios"]], samplers[:QUICK["samplers"]]
-        models, seeds = models[:QUICK["models"]], seeds[:1]
+        models = models[:QUICK["models"]]
+        seeds = seeds if args.seeds is not None else seeds[:1]
         models = [quick_model(m, args.epochs) for m in models]
     elif args.epochs is not None:
         models = [{**m, "epochs": args.epochs} if "epochs" in _accepted(m) else m

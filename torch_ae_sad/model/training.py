@@ -86,6 +86,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
                  X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
                  score_fn: ScoreFn | None = None, eval_every: int | None = None,
                  select: str = "last", patience: int | None = None, amp: bool = False,
+                 optimizer_kwargs: dict[str, Any] | None = None,
+                 lr_lambda: Callable[[int], float] | None = None,
                  verbose: int = 1, desc: str = "train") -> dict[str, Any]:
     """Train ``module`` by minimising the batch mean of ``loss_fn``.
 
@@ -124,6 +126,11 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         Stop after this many evaluations without improvement.
     amp : bool
         bfloat16 autocast on CUDA (ignored on the CPU).
+    optimizer_kwargs : dict, optional
+        Extra optimizer arguments (e.g. Adam ``betas``).
+    lr_lambda : callable, optional
+        ``lr_lambda(step)`` -> factor of ``lr`` after ``step`` optimizer steps (a
+        :class:`~torch.optim.lr_scheduler.LambdaLR` schedule, e.g. step decay).
     verbose : int
         0 silent, 1 a progress bar over steps.
     desc : str
@@ -157,7 +164,9 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     use_auc = has_val and score_fn is not None and bool((y_val == 1).any()) \
         and bool((y_val == 0).any())
     criterion = "val_auc" if use_auc else ("val_loss" if has_val else "train_loss")
-    opt = make_optimizer(optimizer, module.parameters(), lr, weight_decay)
+    opt = make_optimizer(optimizer, module.parameters(), lr, weight_decay,
+                         **(optimizer_kwargs or {}))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda) if lr_lambda else None
     use_amp = bool(amp) and device.type == "cuda"
     history: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": [], "val_auc": [],
                                "seconds": [], "criterion": criterion, "best_step": None,
@@ -175,6 +184,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if scheduler is not None:
+            scheduler.step()
         running += loss.detach() * len(idx)
         seen += len(idx)
         if step % period and step != total:

@@ -227,9 +227,10 @@ def select_runs(records: Sequence[dict[str, Any]], run: str | None) -> list[dict
 
 # ----------------------------------------------------------------------------- figures
 def save_figure(fig: Any, out: Path, name: str,
-                formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save ``fig`` as ``out/name.<fmt>`` for each format, close it, return the paths."""
+                formats: Sequence[str] | None = None) -> list[Path]:
+    """Save ``fig`` as ``out/name.<fmt>`` per format (default :data:`FORMATS`), close it."""
     out.mkdir(parents=True, exist_ok=True)
+    formats = FORMATS if formats is None else formats
     paths = []
     try:
         for fmt in formats:
@@ -289,3 +290,84 @@ def script_main(name: str, description: str, draw: DrawFn, argv: Sequence[str] |
     for path in paths:
         print(path)
     return 0 if paths else 1
+
+
+# ----------------------------------------------------------------------------- layouts
+@dataclass
+class Layout:
+    """How aggregated rows are laid out in a figure.
+
+    One panel per ``panel`` value, groups on the x axis per ``group`` value (the scenario), one
+    bar per ``bar`` value (the sampler).
+    """
+
+    panel: list[str]
+    group: list[str]
+    bar: list[str]
+
+    def panel_label(self, row: dict[str, Any]) -> str:
+        """The panel's title (empty when there is one panel)."""
+        return fields_label(row, self.panel)
+
+    def group_label(self, row: dict[str, Any]) -> str:
+        """The x-axis group label: the scenario plus its other varying fields."""
+        extra = [f for f in self.group if f not in ("dataset", "normal_classes",
+                                                     "anomaly_classes", "scenario")]
+        text = scenario_label(row)
+        return text + (f"\n{fields_label(row, extra)}" if extra else "")
+
+    def bar_label(self, row: dict[str, Any]) -> str:
+        """The bar's legend entry: the sampler and its varying parameters."""
+        return sampler_label(row, self.bar) if "sampler" in self.bar else \
+            fields_label(row, self.bar)
+
+
+def layout(rows: Sequence[dict[str, Any]], fields: Sequence[str],
+           bar: Callable[[str], bool] = is_sampler_field) -> Layout:
+    """Split the varying grouping ``fields`` into panels, x-axis groups and bars."""
+    vary = varying(rows, fields)
+    bars = [f for f in vary if bar(f)] or [f for f in fields if bar(f)][:1]
+    groups = [f for f in vary if is_scenario_field(f) and f not in bars]
+    if not groups:
+        groups = ["dataset", "normal_classes", "anomaly_classes"]
+    panels = [f for f in vary if f not in bars and f not in groups]
+    return Layout(panels, groups, bars)
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """``values`` without repeats, in first-seen order."""
+    return list(dict.fromkeys(values))
+
+
+def grouped_bars(ax: Any, groups: Sequence[str], bars: Sequence[str],
+                 mean: dict[tuple[str, str], float], std: dict[tuple[str, str], float | None],
+                 fmt: str = "{:.3f}", n: dict[tuple[str, str], int] | None = None) -> None:
+    """Draw bars ``mean[(group, bar)] ± std`` grouped by ``groups``, one colour per bar.
+
+    Missing ``(group, bar)`` pairs leave a gap; each bar is annotated with its mean.
+    """
+    width = 0.8 / max(len(bars), 1)
+    cmap = plt.get_cmap("tab10")
+    x = np.arange(len(groups))
+    for j, b in enumerate(bars):
+        xs, ys, es = [], [], []
+        for i, g in enumerate(groups):
+            if (g, b) in mean and mean[(g, b)] is not None:
+                xs.append(x[i] + (j - (len(bars) - 1) / 2) * width)
+                ys.append(mean[(g, b)])
+                es.append(std.get((g, b)) or 0.0)
+        if not xs:
+            continue
+        ax.bar(xs, ys, width * 0.95, yerr=es, capsize=3, label=b, color=cmap(j % 10),
+               edgecolor="black", linewidth=0.5)
+        for xi, yi, ei in zip(xs, ys, es, strict=True):
+            ax.annotate(fmt.format(yi), (xi, yi + ei), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, rotation=90)
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups, fontsize=8)
+
+
+def none_first(labels: Iterable[str]) -> list[str]:
+    """Unique ``labels`` with the no-sampling reference (``none``) first."""
+    labels = unique(labels)
+    return sorted(labels, key=lambda b: b.split(" ", 1)[0] != "none")

@@ -11,8 +11,23 @@ from torch_ae_sad.model.detectors.classical import (
     RandomGuess,
 )
 from torch_ae_sad.model.detectors.deep_sad import DeepSAD
+from torch_ae_sad.model.detectors.gan import DualDiscriminatorGAN
 from torch_ae_sad.model.detectors.toll import TOLL
 from torch_ae_sad.model.detectors.vae import VAE
 
-__all__ = ["AESAD", "KNN", "LOF", "OCSVM", "TOLL", "TRANSFORMS", "VAE", "AutoEncoder",
-           "ConvAutoEncoder", "DBSCANDetector", "DeepSAD", "IForest", "RandomGuess"]
+__all__ = [
+    "AESAD",
+    "AutoEncoder",
+    "ConvAutoEncoder",
+    "DBSCANDetector",
+    "DeepSAD",
+    "DualDiscriminatorGAN",
+    "IForest",
+    "KNN",
+    "LOF",
+    "OCSVM",
+    "RandomGuess",
+    "TOLL",
+    "TRANSFORMS",
+    "VAE",
+]

@@ -1,0 +1,171 @@
+r"""Every aggregated table as Markdown and LaTeX (booktabs): mean ± std over seeds.
+
+Run::
+
+    python -m torch_ae_sad.model.analysis.tables RECORDS_DIR [--out DIR]
+
+Writes ``tables/<name>.md`` and ``tables/<name>.tex`` for each table, and ``tables/tables.md``
+with all of them. One row per scenario (and per value of the other varying fields, e.g. the
+method), one column per sampler; the best cell of a row (by its mean as shown; ties all) is
+bold. Tables: ``roc_auc``, ``aupr``, ``f1`` (higher is better), ``train_s`` (training
+seconds, lower is better), ``time_reduction`` (percent of training seconds saved against
+``none``, higher is better) and ``normals_kept``. The LaTeX needs ``\usepackage{booktabs}``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch_ae_sad.model.analysis._common import Layout, Records, Skip, layout, none_first, unique
+from torch_ae_sad.model.analysis.time_reduction import reductions
+
+#: name -> (caption, mean column, std column, digits, best: "max" / "min" / None).
+TABLES: dict[str, tuple[str, str, str | None, int, str | None]] = {
+    "roc_auc": ("AUROC", "roc_auc_mean", "roc_auc_std", 3, "max"),
+    "aupr": ("AUPR (average precision)", "aupr_mean", "aupr_std", 3, "max"),
+    "f1": ("F1 at the recorded threshold", "f1_mean", "f1_std", 3, "max"),
+    "train_s": ("Training seconds", "train_s_mean", "train_s_std", 2, "min"),
+    "time_reduction": ("Training time saved against no sampling (%)", "reduction_pct", None, 1,
+                       "max"),
+    "normals_kept": ("Normal training samples kept by the sampler", "normals_kept_mean",
+                     "normals_kept_std", 0, None),
+}
+
+
+@dataclass
+class Table:
+    """A pivot table: ``cells[(row, column)] = (mean, std)``; ``bold`` holds the best cells."""
+
+    name: str
+    caption: str
+    row_header: str
+    rows: list[str]
+    columns: list[str]
+    cells: dict[tuple[str, str], tuple[float, float | None]]
+    digits: int
+    bold: set[tuple[str, str]]
+    note: str = "mean ± std over seeds"
+
+    def text(self, key: tuple[str, str], pm: str = " ± ") -> str:
+        """The cell as ``mean ± std`` (``-`` when empty)."""
+        if key not in self.cells:
+            return "-"
+        mean, std = self.cells[key]
+        text = f"{mean:.{self.digits}f}"
+        return text + (f"{pm}{std:.{self.digits}f}" if std is not None else "")
+
+
+def build_tables(records: Sequence[dict[str, Any]]) -> list[Table]:
+    """The tables of :data:`TABLES` for ``records`` (tables without any value are left out)."""
+    rows, fields = reductions(records)
+    rows = [r for r in rows if r["n_ok"]]
+    if not rows:
+        raise Skip("no ok run to tabulate")
+    for r in rows:
+        r["reduction_pct"] = None if r.get("reduction") is None or r.get("sampler") == "none" \
+            else 100 * r["reduction"]
+    lay = layout(rows, fields)
+    tables = []
+    for name, (caption, mean_col, std_col, digits, best) in TABLES.items():
+        tables.append(_pivot(name, caption, rows, lay, mean_col, std_col, digits, best))
+    return [t for t in tables if t.cells]
+
+
+def _row_label(lay: Layout, row: dict[str, Any]) -> str:
+    other = lay.panel_label(row)
+    return lay.group_label(row).replace("\n", ", ") + (f"; {other}" if other else "")
+
+
+def _pivot(name: str, caption: str, rows: list[dict[str, Any]], lay: Layout, mean_col: str,
+           std_col: str | None, digits: int, best: str | None) -> Table:
+    cells = {}
+    for r in rows:
+        if r.get(mean_col) is not None:
+            cells[(_row_label(lay, r), lay.bar_label(r))] = (
+                r[mean_col], r.get(std_col) if std_col else None)
+    row_names = unique(k[0] for k in cells)
+    columns = none_first(k[1] for k in cells)
+    bold: set[tuple[str, str]] = set()
+    if best:
+        for rn in row_names:
+            shown = {c: round(cells[(rn, c)][0], digits) for c in columns if (rn, c) in cells}
+            if len(shown) > 1:
+                target = max(shown.values()) if best == "max" else min(shown.values())
+                bold |= {(rn, c) for c, v in shown.items() if v == target}
+    note = "mean ± std over seeds" if std_col else "from the mean seconds over seeds"
+    return Table(name, caption, "scenario", row_names, columns, cells, digits, bold, note)
+
+
+def to_markdown(table: Table) -> str:
+    """The table as GitHub Markdown, best cells in ``**bold**``."""
+    lines = [f"**{table.caption}** ({table.note})", "",
+             "| " + " | ".join([table.row_header, *table.columns]) + " |",
+             "| " + " | ".join(["---"] + ["---:"] * len(table.columns)) + " |"]
+    for rn in table.rows:
+        cells = []
+        for c in table.columns:
+            text = table.text((rn, c))
+            cells.append(f"**{text}**" if (rn, c) in table.bold else text)
+        lines.append("| " + " | ".join([rn, *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(table: Table) -> str:
+    r"""The table as a LaTeX ``table`` with booktabs rules, best cells in ``\textbf``."""
+    spec = "l" + "r" * len(table.columns)
+    note = latex_escape(table.note).replace("±", r"$\pm$")
+    lines = [r"\begin{table}[htbp]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(table.caption)} ({note})}}",
+             rf"\label{{tab:{table.name.replace('_', '-')}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in [table.row_header, *table.columns]) + r" \\",
+             r"\midrule"]
+    for rn in table.rows:
+        cells = []
+        for c in table.columns:
+            text = table.text((rn, c), pm=r" $\pm$ ")
+            cells.append(rf"\textbf{{{text}}}" if (rn, c) in table.bold else text)
+        lines.append(" & ".join([latex_escape(rn), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def draw(data: Records, out: Path) -> list[Path]:
+    """Write every table as Markdown and LaTeX; return the files written."""
+    tables = build_tables(data.records)
+    folder = out / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for table in tables:
+        for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
+            path = folder / f"{table.name}{suffix}"
+            path.write_text(render(table))
+            paths.append(path)
+    combined = folder / "tables.md"
+    combined.write_text("\n".join(to_markdown(t) for t in tables))
+    return [*paths, combined]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line; returns 0 when the tables were written."""
+    from torch_ae_sad.model.analysis._common import script_main
+
+    return script_main("tables", __doc__.split("\n")[0], draw, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
