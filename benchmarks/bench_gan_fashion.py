@@ -4,7 +4,8 @@
    random 28x28 images (640 normal + 640 anomalous, augmentation on) and given per 1,000
    samples and per Fashion-MNIST class epoch (5,400 normals + 5,400 balanced anomalies), for
    ``width`` 64 (pix2pix) and 32.
-2. Quality on a CPU budget: Fashion-MNIST classes 0, 1, 2 each normal in turn (one-vs-all,
+2. Quality on a CPU budget: the Fashion-MNIST classes of --classes (default 0, 1, 2; the
+   recorded run: all ten) each normal in turn (one-vs-all,
    600 labelled anomalies from the nine others, k-means balanced to the normals, augmented),
    the GAN at ``width=32`` for ONE epoch (~170 batches of 64) against ``ConvAutoEncoder``
    (5 epochs on the normals) and ``RandomGuess``; test AUROC on the full test set. The paper
