@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
+from torch_ae_sad.model.networks._base import EncoderDecoder
 from torch_ae_sad.model.networks.dense import make_activation
 
 #: Image sizes ``H == W`` the convolutional networks accept.
@@ -49,28 +49,7 @@ def _positive(values: Sequence[int], param: str) -> list[int]:
     return out
 
 
-class _ImageAutoEncoder(nn.Module):
-    """``encode`` / ``decode`` / ``forward`` of an ``encoder`` + ``decoder`` pair on images."""
-
-    input_shape: tuple[int, int, int]
-    encoder: nn.Module
-    decoder: nn.Module
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the latent code of a batch."""
-        return self.encoder(x.reshape(-1, *self.input_shape))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction, shape ``(n, C, H, W)``, of latent codes."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(reconstruction, latent)``."""
-        z = self.encode(x)
-        return self.decode(z), z
-
-
-class ConvAutoEncoderNet(_ImageAutoEncoder):
+class ConvAutoEncoderNet(EncoderDecoder):
     """Convolutional auto-encoder with a dense latent code.
 
     Encoder: one 3x3 stride-2 convolution per entry of ``channels`` (28 -> 14 -> 7, or
@@ -135,7 +114,7 @@ class ConvAutoEncoderNet(_ImageAutoEncoder):
         self.decoder = nn.Sequential(*up)
 
 
-class TollMnistNet(_ImageAutoEncoder):
+class TollMnistNet(EncoderDecoder):
     """TOLL's MNIST auto-encoder (Soltanilara et al., appendix B; authors' ``Soltanilara/Toll``).
 
     Encoder: 4x4 convolutions 64, 128, 256 (stride 2), 512 channels, each with batch

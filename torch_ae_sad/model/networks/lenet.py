@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from torch_ae_sad.model.networks._base import EncoderDecoder
 from torch_ae_sad.model.networks.conv import image_shape
 from torch_ae_sad.model.networks.dense import make_activation
 
@@ -141,7 +142,7 @@ class LeNetDecoder(nn.Module):
         return self.layers(z)
 
 
-class LeNetAutoEncoder(nn.Module):
+class LeNetAutoEncoder(EncoderDecoder):
     """Deep SAD's pre-training auto-encoder: :class:`LeNetEncoder` + :class:`LeNetDecoder`.
 
     Parameters
@@ -160,19 +161,6 @@ class LeNetAutoEncoder(nn.Module):
         self.encoder = LeNetEncoder(input_shape, rep_dim)
         self.decoder = LeNetDecoder(input_shape, rep_dim, out_activation)
         self.input_shape = self.encoder.input_shape
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the latent code of a batch."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction, shape ``(n, C, H, W)``, of latent codes."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(reconstruction, latent)``."""
-        z = self.encode(x)
-        return self.decode(z), z
 
 
 def _bias_free_mlp(dims: Sequence[int]) -> list[nn.Module]:
@@ -242,7 +230,7 @@ class DenseBiasFreeDecoder(nn.Module):
         return self.layers(z).view(-1, *self.output_shape)
 
 
-class DenseBiasFreeAutoEncoder(nn.Module):
+class DenseBiasFreeAutoEncoder(EncoderDecoder):
     """Deep SAD's pre-training MLP auto-encoder (bias-free encoder and decoder).
 
     Parameters
@@ -263,16 +251,3 @@ class DenseBiasFreeAutoEncoder(nn.Module):
         self.encoder = DenseBiasFreeEncoder(input_shape, hidden_dims, rep_dim)
         self.decoder = DenseBiasFreeDecoder(input_shape, hidden_dims, rep_dim, out_activation)
         self.input_shape = self.encoder.input_shape
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the latent code of a batch."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction (in the input's shape) of latent codes."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(reconstruction, latent)``."""
-        z = self.encode(x)
-        return self.decode(z), z
