@@ -92,8 +92,13 @@ if [ $apt = 1 ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; 
   apt_install dataset-fashion-mnist \
     || say "warning: could not install dataset-fashion-mnist with apt; Fashion-MNIST is optional: run 'python -m torch_ae_sad.dataset_loaders.download fashion_mnist' to get it"
   if [ $latex = 1 ]; then
+    # latexmk + pdfLaTeX, beamer, booktabs, amsmath, hyperref, lmodern, placeins (about 1 min)
     apt_install latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-      || die "could not install the TeX packages with apt (needed for --latex)"
+      || die "could not install the TeX packages with apt (needed for --latex; run as root or with sudo)"
+    for f in beamer.cls booktabs.sty placeins.sty lmodern.sty; do
+      [ -n "$(kpsewhich "$f" 2>/dev/null)" ] || die "TeX installed but $f not found (kpsewhich $f)"
+    done
+    say "TeX ready: latex/build.sh [RECORDS_DIR] builds the thesis and the slides"
   fi
 elif [ ! -d /usr/share/datasets/fashion-mnist ] && [ ! -d datasets/fashion_mnist ]; then
   say "no apt here: for Fashion-MNIST run '$py -m torch_ae_sad.dataset_loaders.download fashion_mnist'"

@@ -22,13 +22,13 @@ DIGITS = {"dataset": "digits", "scenario": "one_vs_all", "normal_classes": [0], 
 _real_run_in_worker = executors._run_in_worker
 
 
-def _crashy_run_in_worker(spec, verbose):
+def _crashy_run_in_worker(spec, verbose, save_model=False):
     """Stand-in worker function: seed 7 kills its process, seed 8 runs out of memory."""
     if spec["seed"] == 7:
         os._exit(1)
     if spec["seed"] == 8:
         raise MemoryError("simulated: cannot allocate 80 GiB")
-    return _real_run_in_worker(spec, verbose)
+    return _real_run_in_worker(spec, verbose, save_model)
 
 
 def _specs(seeds=(0, 1)):

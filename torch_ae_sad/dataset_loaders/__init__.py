@@ -23,6 +23,7 @@ from torch_ae_sad.dataset_loaders.sources import (
 )
 from torch_ae_sad.dataset_loaders.splits import (
     Split,
+    add_test_noise,
     many_vs_many,
     one_vs_all,
     tabular_split,
@@ -37,6 +38,7 @@ __all__ = [
     "IDXFormatError",
     "SamplerEntry",
     "Split",
+    "add_test_noise",
     "check_dataset_name",
     "check_ratio",
     "get_sampler",

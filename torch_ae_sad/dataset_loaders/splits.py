@@ -79,6 +79,31 @@ def to_unit_float(X: np.ndarray) -> np.ndarray:
     return out
 
 
+def add_test_noise(split: Split, std: float, seed: int = 0) -> Split:
+    """Return ``split`` with Gaussian noise of standard deviation ``std`` added to ``X_test``.
+
+    Images (``ndim >= 3``, values in ``[0, 1]``) are clipped back to ``[0, 1]``; tabular data
+    is not clipped. The training and validation parts are untouched, so a detector trained on
+    clean data is scored on noisy test data (the noise-robustness protocol).
+
+    Raises
+    ------
+    ValueError
+        When ``std`` is negative or not finite.
+    """
+    std = float(std)
+    if not np.isfinite(std) or std < 0:
+        raise ValueError(f"noise_std: expected a finite std >= 0, found {std}")
+    if std == 0:
+        return split
+    rng = np.random.default_rng([seed, 7919])
+    X = split.X_test.astype(np.float32, copy=True)
+    X += rng.normal(0.0, std, size=X.shape).astype(np.float32)
+    if X.ndim >= 3:
+        np.clip(X, 0.0, 1.0, out=X)
+    return split.replace(X_test=X, meta={**split.meta, "test_noise_std": std})
+
+
 def _resolve_data(data: Data) -> tuple[str, tuple[np.ndarray, ...]]:
     if isinstance(data, str):
         return data, load_dataset(data)

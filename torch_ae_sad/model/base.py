@@ -13,6 +13,7 @@ divided by 255.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -272,10 +273,45 @@ class TorchDetector(BaseDetector):
             torch.use_deterministic_algorithms(prev)
 
     @torch.no_grad()
-    def _score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,
+                 batch_size: int = 4096) -> torch.Tensor:
+        """``fn`` over ``X`` in batches on the detector's device, in eval mode, on the CPU."""
         self.module_.eval()
         out = []
         for start in range(0, len(X), batch_size):
             xb = torch.as_tensor(X[start:start + batch_size], device=self.device_)
-            out.append(self._score_batch(self.module_, xb).float().cpu())
-        return torch.cat(out).numpy().astype(np.float64)
+            out.append(fn(xb).float().cpu())
+        return torch.cat(out)
+
+    def _score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        scores = self._batched(lambda xb: self._score_batch(self.module_, xb), X, batch_size)
+        return scores.numpy().astype(np.float64)
+
+    def _auto_encoder(self, what: str) -> nn.Module:
+        module = self.module_
+        if not (callable(getattr(module, "encode", None))
+                and callable(getattr(module, "decode", None))):
+            raise TypeError(f"{type(self).__name__} has no auto-encoder ({what} needs a module "
+                            f"with encode and decode; found {type(module).__name__})")
+        return module
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Latent codes of ``X``, flattened to ``(n, latent)`` (a VAE's posterior mean)."""
+        module = self._auto_encoder("encode")
+
+        def code(xb: torch.Tensor) -> torch.Tensor:
+            z = module.encode(xb)
+            return (z[0] if isinstance(z, tuple) else z).flatten(1)
+
+        return self._batched(code, self._validate_X(X, fitting=False)).numpy()
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Reconstructions of ``X`` (decoded latent codes; a VAE decodes its posterior mean)."""
+        module = self._auto_encoder("reconstruct")
+
+        def rec(xb: torch.Tensor) -> torch.Tensor:
+            z = module.encode(xb)
+            return module.decode(z[0] if isinstance(z, tuple) else z)
+
+        X = self._validate_X(X, fitting=False)
+        return self._batched(rec, X).numpy().reshape(X.shape)

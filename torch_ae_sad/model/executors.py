@@ -154,17 +154,19 @@ def _init_worker(threads: int, driver: int) -> None:
                      name="driver-watchdog").start()
 
 
-def _run_in_worker(spec: dict[str, Any], verbose: int) -> tuple[Record, Scores]:
+def _run_in_worker(spec: dict[str, Any], verbose: int,
+                   save_model: bool = False) -> tuple[Record, Scores]:
     """What a worker runs: :func:`run_one`, plus the worker's pid in the record."""
-    record, scores = run_one(spec, verbose=verbose)
+    record, scores = run_one(spec, verbose=verbose, save_model=save_model)
     record["worker_pid"] = os.getpid()
     return record, scores
 
 
-def _ray_task(spec: dict[str, Any], threads: int, verbose: int) -> tuple[Record, Scores]:
+def _ray_task(spec: dict[str, Any], threads: int, verbose: int,
+             save_model: bool = False) -> tuple[Record, Scores]:
     """Body of the Ray task: one run with ``threads`` torch threads."""
     torch.set_num_threads(threads)
-    return _run_in_worker(spec, verbose)
+    return _run_in_worker(spec, verbose, save_model)
 
 
 # -- driver side --------------------------------------------------------------------------------
@@ -192,7 +194,8 @@ def _load_ok(path: Path) -> Record | None:
 def run_specs(specs: Sequence[dict[str, Any]], out_dir: str | Path, *,
               executor: str | None = "serial", workers: int = 1,
               ray_address: str | None = None, skip_existing: bool = True,
-              verbose: int = 1, threads: int | None = None) -> list[Record]:
+              verbose: int = 1, threads: int | None = None,
+              save_models: bool = False) -> list[Record]:
     """Run every spec on ``executor`` and write each record as it comes back.
 
     Parameters
@@ -216,6 +219,9 @@ def run_specs(specs: Sequence[dict[str, Any]], out_dir: str | Path, *,
         after). Default: :func:`threads_per_worker`, the idle CPUs divided among the workers
         (on a busy machine one thread per run can be many times faster than two); for
         ``ray`` the cluster's CPUs divided among the workers.
+    save_models : bool
+        Also save each fitted detector beside its record (``<run_id>.model.pt``, named by
+        the record's ``model_file``) for the analysis figures that need a trained model.
 
     Returns
     -------
@@ -246,6 +252,8 @@ def run_specs(specs: Sequence[dict[str, Any]], out_dir: str | Path, *,
         if rid in done or rid in todo:
             continue
         old = _load_ok(out / f"{rid}.json") if skip_existing else None
+        if old is not None and save_models and not (out / str(old.get("model_file"))).is_file():
+            old = None  # recorded without its model: run again to save it
         if old is not None:
             done[rid] = old
         else:
@@ -282,11 +290,11 @@ def run_specs(specs: Sequence[dict[str, Any]], out_dir: str | Path, *,
             for spec in pending:
                 bar.set_postfix_str(f"{spec['method']} {spec['sampler']} "
                                     f"{spec['normal_classes']} seed {spec['seed']}")
-                finish(*run_one(spec, verbose=max(0, verbose - 1)))
+                finish(*run_one(spec, verbose=max(0, verbose - 1), save_model=save_models))
         elif executor == "local":
-            _run_local(pending, workers, threads, finish)
+            _run_local(pending, workers, threads, finish, save_models)
         else:
-            _run_ray(pending, workers, ray_address, threads, finish, info)
+            _run_ray(pending, workers, ray_address, threads, finish, info, save_models)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {bar.n} of {len(pending)} runs recorded in {out}; the same "
               "command resumes the grid", file=sys.stderr)
@@ -340,7 +348,7 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_local(pending: list[dict[str, Any]], workers: int, threads: int,
-               finish: Callable[[Record, Scores], None]) -> None:
+               finish: Callable[[Record, Scores], None], save_models: bool = False) -> None:
     """Schedule ``pending`` on ``workers`` one-process pools, keeping groups together."""
     queues: dict[str, deque[dict[str, Any]]] = OrderedDict()
     for spec in pending:
@@ -370,7 +378,7 @@ def _run_local(pending: list[dict[str, Any]], workers: int, threads: int,
                 if pools[slot] is None:
                     pools[slot] = _new_pool(threads)
                 spec = take(slot)
-                running[pools[slot].submit(_run_in_worker, spec, 0)] = (slot, spec)
+                running[pools[slot].submit(_run_in_worker, spec, 0, save_models)] = (slot, spec)
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
                 slot, spec = running.pop(fut)
@@ -414,7 +422,7 @@ def _ray_threads(ray: Any, workers: int) -> int:
 
 def _run_ray(pending: list[dict[str, Any]], workers: int, ray_address: str | None,
              threads: int | None, finish: Callable[[Record, Scores], None],
-             info: dict[str, Any]) -> None:
+             info: dict[str, Any], save_models: bool = False) -> None:
     """One Ray task per run, at most ``workers`` in flight; results saved as they finish.
 
     Sets ``info["threads"]`` to the CPUs (torch threads) each task gets.
@@ -440,7 +448,7 @@ def _run_ray(pending: list[dict[str, Any]], workers: int, ray_address: str | Non
             while queue or running:
                 while queue and len(running) < workers:
                     spec = queue.popleft()
-                    running[task.remote(spec, threads, 0)] = spec
+                    running[task.remote(spec, threads, 0, save_models)] = spec
                 ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
                     spec = running.pop(ref)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import io
 import itertools
 import json
 import os
@@ -37,6 +38,7 @@ import torch_ae_sad
 from torch_ae_sad.dataset_loaders import (
     SAMPLERS,
     Split,
+    add_test_noise,
     check_dataset_name,
     check_ratio,
     get_sampler,
@@ -65,6 +67,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "pollution": 0.0,
     "val_fraction": 0.1,
     "val_labelled": 0,
+    "noise_std": 0.0,
     "sampler": "none",
     "sampler_params": {},
     "method": "AESAD",
@@ -76,6 +79,9 @@ SPEC_DEFAULTS: dict[str, Any] = {
 }
 SCENARIOS = ("one_vs_all", "many_vs_many")
 _NOT_HASHED = ("device",)
+#: Keys added after the first records: hashed only when not at their default, so the run ids
+#: of earlier records stay valid.
+_HASHED_UNLESS_DEFAULT = {"noise_std": 0.0}
 _SPLIT_KEYS = ("dataset", "scenario", "normal_classes", "anomaly_classes", "labelled",
                "known_classes", "pollution", "val_fraction", "val_labelled", "seed")
 
@@ -145,6 +151,12 @@ def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str
         if bad:
             raise ValueError(f"method_params: {spec['method']} has no parameter(s) {bad}; "
                              f"expected among {sorted(accepted)}")
+        noise = spec["noise_std"]
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0 \
+                or not np.isfinite(noise):
+            raise ValueError(f"noise_std: expected a number >= 0 (std of the Gaussian noise "
+                             f"added to the test inputs), found {noise!r}")
+        spec["noise_std"] = float(noise)
         if spec["threshold"] not in THRESHOLD_RULES:
             raise ValueError(f"threshold: expected one of {sorted(THRESHOLD_RULES)}, found "
                              f"{spec['threshold']!r}")
@@ -192,7 +204,8 @@ def check_sampler_params(name: str, params: dict[str, Any]) -> None:
 
 def run_id(spec: dict[str, Any]) -> str:
     """Stable id of a spec: the first 16 hex digits of the sha256 of its canonical JSON."""
-    keyed = {k: v for k, v in spec.items() if k not in _NOT_HASHED}
+    keyed = {k: v for k, v in spec.items() if k not in _NOT_HASHED
+             and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])}
     text = json.dumps(_canon(keyed), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -258,7 +271,34 @@ def build_detector(spec: dict[str, Any], verbose: int = 0) -> Any:
     return cls(**params)
 
 
-def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], dict | None]:
+#: Key of the serialized fitted detector in the arrays :func:`run_one` returns with
+#: ``save_model=True`` (:func:`save_record` writes it to ``<run_id>.model.pt``).
+MODEL_KEY = "__model__"
+
+
+def serialize_model(model: Any) -> bytes:
+    """The fitted detector as ``torch.save`` bytes (its module moved to the CPU first)."""
+    module = getattr(model, "module_", None)
+    if isinstance(module, torch.nn.Module):
+        module.cpu()
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    return buffer.getvalue()
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a detector saved beside a record (``<run_id>.model.pt``) on the CPU.
+
+    The file is a pickle: load only files you (or your runner) wrote.
+    """
+    model = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if hasattr(model, "device_"):
+        model.device_ = torch.device("cpu")
+    return model
+
+
+def run_one(spec: dict[str, Any], *, verbose: int = 0,
+            save_model: bool = False) -> tuple[dict[str, Any], dict | None]:
     """Run one spec; never raises for a failure of the run itself.
 
     Returns
@@ -267,7 +307,8 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], 
         The JSON record (``status`` ``ok`` or ``failed``).
     scores : dict or None
         Arrays to save beside it: ``y_test``, ``test_scores``, ``y_val``, ``val_scores``,
-        ``train_scores``.
+        ``train_scores`` (and the fitted detector under :data:`MODEL_KEY` when
+        ``save_model``).
     """
     spec = make_spec(spec)
     record: dict[str, Any] = {
@@ -279,6 +320,7 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], 
     t_start = time.perf_counter()
     try:
         split, sampled, report = prepare_data(spec)
+        sampled = add_test_noise(sampled, spec["noise_std"], spec["seed"])
         record["split"] = split.meta
         record["sampling"] = {k: v for k, v in report.items() if k != "kept_indices"}
         model = build_detector(spec, verbose)
@@ -307,6 +349,8 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0) -> tuple[dict[str, Any], 
         scores = {"y_test": sampled.y_test, "test_scores": test_scores,
                   "train_scores": model.decision_scores_, "y_val": sampled.y_val,
                   "val_scores": np.asarray([] if val_scores is None else val_scores)}
+        if save_model:
+            scores[MODEL_KEY] = serialize_model(model)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the grid goes on
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -424,10 +468,19 @@ def clean_stale_tmp(folder: str | Path, *, max_age: float = 3600.0) -> list[Path
 
 
 def save_record(out_dir: str | Path, record: dict[str, Any], scores: dict | None) -> Path:
-    """Write ``<run_id>.scores.npz`` (if any) then ``<run_id>.json``, each atomically."""
+    """Write a run's files, each atomically, the record last.
+
+    ``<run_id>.scores.npz`` (if any), ``<run_id>.model.pt`` (when ``scores`` holds
+    :data:`MODEL_KEY`), then ``<run_id>.json``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rid = record["run_id"]
+    if scores is not None and MODEL_KEY in scores:
+        scores = dict(scores)
+        blob = scores.pop(MODEL_KEY)
+        record["model_file"] = f"{rid}.model.pt"
+        _atomic_write(out / record["model_file"], lambda fh: fh.write(blob))
     if scores is not None:
         record["scores_file"] = f"{rid}.scores.npz"
         _atomic_write(out / record["scores_file"], lambda fh: np.savez_compressed(fh, **scores))
@@ -547,7 +600,7 @@ def expand_grid(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
 def run_grid(specs: Sequence[dict[str, Any]], out_dir: str | Path = DEFAULT_OUT, *,
              skip_existing: bool = True, verbose: int = 1, executor: str | None = None,
              workers: int = 1, ray_address: str | None = None,
-             threads: int | None = None) -> list[dict[str, Any]]:
+             threads: int | None = None, save_models: bool = False) -> list[dict[str, Any]]:
     """Run every spec, writing each record as it finishes; skip those already done.
 
     Parameters
@@ -570,6 +623,8 @@ def run_grid(specs: Sequence[dict[str, Any]], out_dir: str | Path = DEFAULT_OUT,
     threads : int, optional
         Torch threads per run (default: the idle CPUs divided among the workers, see
         :func:`torch_ae_sad.model.executors.threads_per_worker`).
+    save_models : bool
+        Save each fitted detector beside its record (``<run_id>.model.pt``).
 
     Returns
     -------
@@ -581,7 +636,7 @@ def run_grid(specs: Sequence[dict[str, Any]], out_dir: str | Path = DEFAULT_OUT,
 
     return run_specs(specs, out_dir, executor=executor, workers=workers,
                      ray_address=ray_address, skip_existing=skip_existing, verbose=verbose,
-                     threads=threads)
+                     threads=threads, save_models=save_models)
 
 
 def _classes(c: list[int] | None) -> str:
@@ -718,6 +773,10 @@ def trainer_main(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
     parser.add_argument("--ray-address", default=None,
                         help="Ray cluster address, e.g. ray://host:10001 or auto (default: a "
                              "local Ray instance); needs pip install 'torch_ae_sad[ray]'")
+    parser.add_argument("--save-models", action="store_true",
+                        help="also save each fitted detector beside its record "
+                             "(<run_id>.model.pt) for the reconstruction and latent-space "
+                             "figures of torch_ae_sad.model.analysis")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per run (default: the idle CPUs, i.e. CPUs "
                              "minus the load average, divided among the workers)")
@@ -756,7 +815,7 @@ def trainer_main(anomaly_config: Sequence[dict], sampler_config: Sequence[dict],
         records = run_grid(specs, args.out, skip_existing=not args.force,
                            verbose=0 if args.quiet else 1, executor=executor,
                            workers=args.workers, ray_address=args.ray_address,
-                           threads=args.threads)
+                           threads=args.threads, save_models=args.save_models)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     print(format_table(summary_rows(records)))

@@ -5,6 +5,11 @@ they name) and is run as ``python -m torch_ae_sad.model.analysis.<name> RECORDS_
 [--out DIR]``. A script's ``draw(data, out, **options)`` returns the paths it wrote and
 raises :class:`Skip` (with a message naming what is missing) when it can draw nothing; a
 per-run script reports each run it cannot draw and goes on with the others.
+
+The study scripts (``toll_beta``, ``noise_robustness``, ``grid_ranking``) also share the
+``ok`` records with their spec defaults filled in (:func:`ok_records`), configuration labels
+(:func:`config_label`, :func:`scenario_text`), the per-run test-score statistics
+(:func:`score_stats`, :func:`add_score_stats`) and :func:`errorbar_line`.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from torch_ae_sad.model.experiment import SCHEMA, load_records  # noqa: E402
+from torch_ae_sad.model.experiment import SCHEMA, SPEC_DEFAULTS, load_records  # noqa: E402
 from torch_ae_sad.model.results import (  # noqa: E402
     _classes,
     _hashable,
     check_records,
     flatten_spec,
+    mean_std,
     summarize,
 )
 
@@ -42,6 +48,8 @@ SCENARIO_FIELDS = ("dataset", "scenario", "normal_classes", "anomaly_classes", "
 FORMATS = ("png", "pdf")
 #: Keys a scores file must hold for the score plots.
 SCORE_KEYS = ("y_test", "test_scores")
+#: Per-run statistics of the test scores (see :func:`score_stats`).
+STAT_KEYS = ("score_normal", "score_anomalous", "gap", "std_gap")
 
 
 class Skip(Exception):
@@ -130,6 +138,55 @@ def load_scores(record: dict[str, Any], folder: Path,
     if missing:
         raise Skip(f"run {rid}: scores file {path.name} lacks {missing}")
     return arrays
+
+
+def load_trained(record: dict[str, Any], folder: Path) -> Any:
+    """The fitted detector saved beside a record (``model_file``), on the CPU.
+
+    Raises
+    ------
+    Skip
+        When the record names no model file (the run was not made with ``--save-models``),
+        the file is missing, or it cannot be loaded.
+    """
+    from torch_ae_sad.model.experiment import load_model
+
+    rid = record.get("run_id")
+    name = record.get("model_file")
+    if not name:
+        raise Skip(f"run {rid}: the record names no model file ('model_file'); run the trainer "
+                   "with --save-models")
+    path = folder / name
+    if not path.is_file():
+        raise Skip(f"run {rid}: model file {path} is missing")
+    try:
+        return load_model(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error means "cannot draw"
+        raise Skip(f"run {rid}: cannot load model file {path}: {type(exc).__name__}: "
+                   f"{exc}") from exc
+
+
+def test_part(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(X_test, y_test)`` of a record's run, rebuilt from its spec (noise included).
+
+    The test part does not depend on the sampler, so none is run.
+
+    Raises
+    ------
+    Skip
+        When the spec's data cannot be rebuilt (e.g. the dataset is not on this machine).
+    """
+    from torch_ae_sad.dataset_loaders import add_test_noise
+    from torch_ae_sad.model.experiment import make_spec, prepare_data
+
+    try:
+        spec = make_spec({**record["spec"], "sampler": "none", "sampler_params": {}})
+        _, split, _ = prepare_data(spec)
+    except Exception as exc:  # noqa: BLE001 - missing data, old spec keys, ...
+        raise Skip(f"run {record.get('run_id')}: cannot rebuild its test data: "
+                   f"{type(exc).__name__}: {exc}") from exc
+    split = add_test_noise(split, spec["noise_std"], spec["seed"])
+    return split.X_test, split.y_test
 
 
 def metric(record: dict[str, Any], name: str) -> Any:
@@ -225,6 +282,107 @@ def select_runs(records: Sequence[dict[str, Any]], run: str | None) -> list[dict
     return ok
 
 
+# ----------------------------------------------------------------------------- scores
+def with_defaults(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``records`` whose spec holds every key of the current spec defaults.
+
+    Records written before a key existed (e.g. ``noise_std``) then group with the new ones
+    that have it at its default; ``noise_std`` is made a float.
+    """
+    filled = []
+    for rec in records:
+        spec = {**SPEC_DEFAULTS, **rec["spec"]}
+        noise = spec.get("noise_std")
+        if isinstance(noise, int | float) and not isinstance(noise, bool):
+            spec["noise_std"] = float(noise)
+        filled.append({**rec, "spec": spec})
+    return filled
+
+
+def ok_records(data: Records) -> list[dict[str, Any]]:
+    """The ``ok`` records with their spec defaults filled in; :class:`Skip` when none."""
+    ok = data.ok
+    if not ok:
+        raise Skip("no run with status 'ok' (every run failed)")
+    return with_defaults(ok)
+
+
+def config_label(row: dict[str, Any], names: Sequence[str]) -> str:
+    """``name=value`` of ``names``, each name shortened unless the short name is ambiguous."""
+    short = [n.split(".", 1)[-1] for n in names]
+    parts = []
+    for name, s in zip(names, short, strict=True):
+        clash = short.count(s) > 1 or (name != s and s in SPEC_DEFAULTS)
+        if name in ("sampler", "method"):
+            parts.append(str(row.get(name)))
+        else:
+            value = row.get(name)
+            if value is None and name.startswith(("method_params.", "sampler_params.")):
+                value = "default"  # not set in the spec: the class default
+            shown = name if clash else s
+            parts.append(f"{shown}={value:g}" if isinstance(value, float) else
+                         f"{shown}={_hashable(value) if isinstance(value, list | dict) else value}")
+    return ", ".join(parts)
+
+
+def scenario_text(row: dict[str, Any], scenario_fields: Sequence[str]) -> str:
+    """The scenario of a row plus its varying scenario fields, on one line."""
+    return Layout([], list(scenario_fields), []).group_label(row).replace("\n", ", ")
+
+
+def score_stats(record: dict[str, Any], folder: Path) -> dict[str, float | None]:
+    """Mean test score of the normal / anomalous samples of a run and their gap.
+
+    Returns ``score_normal``, ``score_anomalous``, ``gap`` (anomalous − normal) and
+    ``std_gap`` (the gap over the std, ``ddof=1``, of the normal test scores; None when that
+    std is 0). Non-finite scores are left out.
+
+    Raises
+    ------
+    Skip
+        When the scores file is missing or unusable (see :func:`load_scores`).
+    """
+    from torch_ae_sad.model.analysis.curves import test_arrays
+
+    y, s = test_arrays(record, folder)
+    finite = np.isfinite(s)
+    normal, anomalous = s[finite & (y == 0)], s[finite & (y == 1)]
+    if normal.size == 0 or anomalous.size == 0:
+        raise Skip(f"run {record.get('run_id')}: no finite test score of the "
+                   f"{'normal' if normal.size == 0 else 'anomalous'} samples")
+    gap = float(anomalous.mean() - normal.mean())
+    sd = float(normal.std(ddof=1)) if normal.size > 1 else 0.0
+    return {"score_normal": float(normal.mean()), "score_anomalous": float(anomalous.mean()),
+            "gap": gap, "std_gap": gap / sd if sd > 0 else None}
+
+
+def add_score_stats(rows: Sequence[dict[str, Any]], fields: Sequence[str],
+                    records: Sequence[dict[str, Any]], folder: Path, what: str) -> list[str]:
+    """Add ``<stat>_mean`` / ``<stat>_std`` (over seeds) and ``n_scores`` to each row.
+
+    ``records`` are those the rows were grouped from; the ``ok`` members of a row without a
+    usable scores file are reported on stderr and left out. Returns those messages.
+    """
+    index: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for rec in records:
+        if rec.get("status") == "ok":
+            flat = flatten_spec(rec["spec"])
+            index.setdefault(tuple(_hashable(flat.get(f)) for f in fields), []).append(rec)
+    problems = []
+    for row in rows:
+        stats = []
+        for rec in index.get(tuple(_hashable(row.get(f)) for f in fields), []):
+            try:
+                stats.append(score_stats(rec, folder))
+            except Skip as exc:
+                problems.append(str(exc))
+                print(f"{what}: {exc} (left out of the test-score statistics)", file=sys.stderr)
+        for key in STAT_KEYS:
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in stats])
+        row["n_scores"] = len(stats)
+    return problems
+
+
 # ----------------------------------------------------------------------------- figures
 def save_figure(fig: Any, out: Path, name: str,
                 formats: Sequence[str] | None = None) -> list[Path]:
@@ -240,6 +398,15 @@ def save_figure(fig: Any, out: Path, name: str,
     finally:
         plt.close(fig)
     return paths
+
+
+def errorbar_line(ax: Any, xs: Sequence[float], means: Sequence[float | None],
+                  stds: Sequence[float | None], **kwargs: Any) -> None:
+    """``ax.errorbar`` of the points with a mean (a missing std draws no bar)."""
+    pts = [(x, m, s or 0.0) for x, m, s in zip(xs, means, stds, strict=True) if m is not None]
+    if pts:
+        x, m, s = (list(v) for v in zip(*pts, strict=True))
+        ax.errorbar(x, m, yerr=s, capsize=3, marker="o", markersize=4, **kwargs)
 
 
 def per_run(runs: Sequence[dict[str, Any]], draw_one: Callable[[dict[str, Any]], list[Path]],

@@ -18,11 +18,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from torch_ae_sad.model.analysis import SCRIPTS
+from torch_ae_sad.model.analysis import PER_RUN, SCRIPTS
 from torch_ae_sad.model.analysis._common import Records, Skip, load
-
-#: Scripts that draw one figure per run and accept ``run=``.
-PER_RUN = ("curves", "score_histograms", "confusion", "loss_curves")
 
 
 def draw_all(data: Records, out: Path, run: str | None = None,

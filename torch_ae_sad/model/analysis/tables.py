@@ -10,13 +10,18 @@ method), one column per sampler; the best cell of a row (by its mean as shown; t
 bold. Tables: ``roc_auc``, ``aupr``, ``f1`` (higher is better), ``train_s`` (training
 seconds, lower is better), ``time_reduction`` (percent of training seconds saved against
 ``none``, higher is better) and ``normals_kept``. The LaTeX needs ``\usepackage{booktabs}``.
+
+:class:`Table` (with digits per row or column), :func:`to_markdown`, :func:`to_latex`,
+:func:`write_tables`, :func:`bold_best` and :func:`decimals` are shared with the study scripts
+(``toll_beta``, ``noise_robustness``, ``grid_ranking``).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,11 @@ TABLES: dict[str, tuple[str, str, str | None, int, str | None]] = {
 
 @dataclass
 class Table:
-    """A pivot table: ``cells[(row, column)] = (mean, std)``; ``bold`` holds the best cells."""
+    """A pivot table: ``cells[(row, column)] = (mean, std)``; ``bold`` holds the best cells.
+
+    A cell is shown with the digits of its row in ``row_digits``, else of its column in
+    ``column_digits``, else ``digits``.
+    """
 
     name: str
     caption: str
@@ -49,14 +58,41 @@ class Table:
     digits: int
     bold: set[tuple[str, str]]
     note: str = "mean ± std over seeds"
+    row_digits: dict[str, int] = field(default_factory=dict)
+    column_digits: dict[str, int] = field(default_factory=dict)
 
     def text(self, key: tuple[str, str], pm: str = " ± ") -> str:
-        """The cell as ``mean ± std`` (``-`` when empty)."""
+        """The cell as ``mean ± std`` with the digits of its row or column (``-`` when empty)."""
         if key not in self.cells:
             return "-"
+        digits = self.row_digits.get(key[0], self.column_digits.get(key[1], self.digits))
         mean, std = self.cells[key]
-        text = f"{mean:.{self.digits}f}"
-        return text + (f"{pm}{std:.{self.digits}f}" if std is not None else "")
+        text = f"{mean:.{digits}f}"
+        return text + (f"{pm}{std:.{digits}f}" if std is not None else "")
+
+
+def decimals(values: Sequence[float | None], significant: int = 3) -> int:
+    """Decimals that show the largest ``|value|`` with ``significant`` digits (0 to 8)."""
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return significant
+    return max(0, min(8, significant - 1 - math.floor(math.log10(max(finite)))))
+
+
+def bold_best(cells: dict[tuple[str, str], tuple[float, float | None]], rows: Sequence[str],
+              columns: Sequence[str], digits: int, best: str = "max") -> set[tuple[str, str]]:
+    """The best cell(s) of each row, compared as shown (rounded to ``digits``); ties all.
+
+    ``best`` is ``"max"`` (the highest is best) or ``"min"`` (the lowest).
+    """
+    pick = max if best == "max" else min
+    bold: set[tuple[str, str]] = set()
+    for rn in rows:
+        shown = {c: round(cells[(rn, c)][0], digits) for c in columns if (rn, c) in cells}
+        if len(shown) > 1:
+            target = pick(shown.values())
+            bold |= {(rn, c) for c, v in shown.items() if v == target}
+    return bold
 
 
 def build_tables(records: Sequence[dict[str, Any]]) -> list[Table]:
@@ -89,13 +125,7 @@ def _pivot(name: str, caption: str, rows: list[dict[str, Any]], lay: Layout, mea
                 r[mean_col], r.get(std_col) if std_col else None)
     row_names = unique(k[0] for k in cells)
     columns = none_first(k[1] for k in cells)
-    bold: set[tuple[str, str]] = set()
-    if best:
-        for rn in row_names:
-            shown = {c: round(cells[(rn, c)][0], digits) for c in columns if (rn, c) in cells}
-            if len(shown) > 1:
-                target = max(shown.values()) if best == "max" else min(shown.values())
-                bold |= {(rn, c) for c, v in shown.items() if v == target}
+    bold = bold_best(cells, row_names, columns, digits, best) if best else set()
     note = "mean ± std over seeds" if std_col else "from the mean seconds over seeds"
     return Table(name, caption, "scenario", row_names, columns, cells, digits, bold, note)
 
@@ -144,17 +174,24 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_tables(out: Path, name: str, tables: Sequence[Table]) -> list[Path]:
+    """Write ``tables`` to ``out/tables/<name>.md`` and ``.tex`` (one after the other)."""
+    folder = out / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
+        path = folder / f"{name}{suffix}"
+        path.write_text("\n".join(render(t) for t in tables))
+        paths.append(path)
+    return paths
+
+
 def draw(data: Records, out: Path) -> list[Path]:
     """Write every table as Markdown and LaTeX; return the files written."""
     tables = build_tables(data.records)
     folder = out / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for table in tables:
-        for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
-            path = folder / f"{table.name}{suffix}"
-            path.write_text(render(table))
-            paths.append(path)
+    paths = [path for table in tables for path in write_tables(out, table.name, [table])]
     combined = folder / "tables.md"
     combined.write_text("\n".join(to_markdown(t) for t in tables))
     return [*paths, combined]

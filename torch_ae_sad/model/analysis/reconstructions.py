@@ -1,0 +1,127 @@
+"""Reconstruction grid: normal and anomalous test images, their reconstructions and scores.
+
+Run::
+
+    python -m torch_ae_sad.model.analysis.reconstructions RECORDS_DIR [--out DIR]
+        [--run RUN_ID] [--n N]
+
+Needs runs made with ``--save-models`` (the record's ``model_file``) of an auto-encoder
+detector on images. The test data is rebuilt from the record's spec. Writes
+``reconstructions/<run_id>.png`` / ``.pdf``: four rows, ``N`` random normal test images and
+their reconstructions, then ``N`` random anomalous ones and theirs; each reconstruction is
+titled with the sample's anomaly score (for AE-SAD the squared reconstruction error). For
+AE-SAD the anomalies should come back as their "negatives" ``F(x)``, the normals as themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from torch_ae_sad.model.analysis._common import (
+    Records,
+    Skip,
+    load_trained,
+    per_run,
+    run_label,
+    save_figure,
+    script_main,
+    select_runs,
+    test_part,
+)
+
+
+def as_images(X: np.ndarray) -> np.ndarray:
+    """``(n, H, W)`` grey or ``(n, H, W, C)`` colour images from ``(n, C, H, W)`` arrays.
+
+    Raises
+    ------
+    Skip
+        When ``X`` is not image data (tabular ``(n, d)``).
+    """
+    if X.ndim != 4 or X.shape[1] not in (1, 3):
+        raise Skip(f"the reconstruction grid needs images (n, 1|3, H, W), found data of shape "
+                   f"{tuple(X.shape)}")
+    return X[:, 0] if X.shape[1] == 1 else np.moveaxis(X, 1, -1)
+
+
+def pick(y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random indices of normal (``y == 0``) and of anomalous (``y == 1``) samples."""
+    rng = np.random.default_rng(seed)
+    normal, anomalous = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    if not len(normal) or not len(anomalous):
+        raise Skip("the test part needs normal and anomalous samples")
+    return (rng.choice(normal, min(n, len(normal)), replace=False),
+            rng.choice(anomalous, min(n, len(anomalous)), replace=False))
+
+
+def _show(ax: Any, image: np.ndarray, title: str | None = None) -> None:
+    ax.imshow(np.clip(image, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+def draw_run(record: dict[str, Any], folder: Path, out: Path, n: int = 8) -> list[Path]:
+    """Draw the reconstruction grid of one run; return the files written."""
+    model = load_trained(record, folder)
+    if not callable(getattr(model, "reconstruct", None)):
+        raise Skip(f"run {record.get('run_id')}: {type(model).__name__} has no reconstruct()")
+    X, y = test_part(record)
+    as_images(X[:1])
+    normal, anomalous = pick(y, n)
+    idx = np.concatenate([normal, anomalous])
+    try:
+        X_hat = model.reconstruct(X[idx])
+    except TypeError as exc:
+        raise Skip(f"run {record.get('run_id')}: {exc}") from exc
+    scores = model.decision_function(X[idx])
+    originals, recons = as_images(X[idx]), as_images(X_hat)
+    cols = max(len(normal), len(anomalous))
+    fig, axes = plt.subplots(4, cols, figsize=(1.1 * cols + 1.2, 5.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for block, (name, rows) in enumerate((("normal", range(len(normal))),
+                                          ("anomalous", range(len(normal), len(idx))))):
+        for j, i in enumerate(rows):
+            _show(axes[2 * block, j], originals[i])
+            _show(axes[2 * block + 1, j], recons[i], f"score {scores[i]:.3g}")
+            axes[2 * block, j].axis("on")
+            axes[2 * block + 1, j].axis("on")
+        axes[2 * block, 0].set_ylabel(f"{name}\ninput", fontsize=8)
+        axes[2 * block + 1, 0].set_ylabel(f"{name}\nreconstruction", fontsize=8)
+    auc = (record.get("metrics") or {}).get("roc_auc")
+    fig.suptitle(run_label(record) + (f"\ntest AUROC {auc:.4f}" if auc is not None else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out / "reconstructions", str(record["run_id"]))
+
+
+def draw(data: Records, out: Path, run: str | None = None, n: int = 8) -> list[Path]:
+    """Draw the grid of every run with a saved model (or those matching ``run``)."""
+    if n < 1:
+        raise ValueError(f"n: expected >= 1 images per row, found {n}")
+    runs = select_runs(data.records, run)
+    return per_run(runs, lambda rec: draw_run(rec, data.folder, out, n), "reconstructions")
+
+
+def _args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", default=None, metavar="RUN_ID",
+                        help="only runs whose id starts with RUN_ID")
+    parser.add_argument("--n", type=int, default=8, help="images per row (default: 8)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line; returns 0 when at least one grid was written."""
+    return script_main("reconstructions", __doc__.split("\n")[0], draw, argv, _args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
