@@ -53,6 +53,7 @@ sys.exit(importlib.util.find_spec("torch_ae_sad.model.analysis.report") is None)
     || die "'$py' cannot import torch_ae_sad.model.analysis.report (run ./install_requirements.sh)"
   say "generating figures and tables: $py -m torch_ae_sad.model.analysis.report $records --out $generated"
   start=$SECONDS
+  rm -rf "$generated"  # nothing stale from an earlier records folder
   (cd "$repo" && "$py" -m torch_ae_sad.model.analysis.report "$records" --out "$generated") \
     || die "the report failed on '$records' (see the messages above)"
   say "generated in $((SECONDS - start)) s"

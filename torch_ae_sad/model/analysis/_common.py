@@ -249,10 +249,22 @@ def fields_label(row: dict[str, Any], names: Sequence[str], short: bool = True) 
 
 
 def sampler_label(row: dict[str, Any], sampler_fields: Sequence[str]) -> str:
-    """The sampler plus the parameters that vary in the grid, e.g. ``random (ratio=0.5)``."""
-    params = [f for f in sampler_fields if f != "sampler" and row.get(f) is not None]
-    text = str(row.get("sampler"))
-    return text + (f" ({fields_label(row, params)})" if params else "")
+    """The sampler and its parameters, compact: ``random 0.5``, ``enn pca50``, ``cnn k=3``.
+
+    The ratio is shown bare, the feature space as ``pca<n_components>`` (``raw`` is not
+    shown), other parameters as ``name=value``.
+    """
+    params = {f.split(".", 1)[-1]: row.get(f) for f in sampler_fields
+              if f != "sampler" and row.get(f) is not None}
+    parts = [str(row.get("sampler"))]
+    if "ratio" in params:
+        ratio = params.pop("ratio")
+        parts.append(f"{ratio:g}" if isinstance(ratio, float) else str(ratio))
+    space, n_comp = params.pop("feature_space", "raw"), params.pop("n_components", None)
+    if space != "raw":
+        parts.append(f"{space}{n_comp if n_comp is not None else ''}")
+    parts += [f"{k}={v}" for k, v in params.items()]
+    return " ".join(parts)
 
 
 def run_label(record: dict[str, Any]) -> str:

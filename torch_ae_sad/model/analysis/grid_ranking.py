@@ -5,7 +5,8 @@ Run::
     python -m torch_ae_sad.model.analysis.grid_ranking RECORDS_DIR [--out DIR] [--top N]
         [--gap raw|standardized]
 
-The "4-vs-8 report" of an AE-SAD grid (MNIST normal 4 vs anomalous 8), for any grid. Reads
+The "4-vs-8 report" (``autoencoder_grid_trainer``: an auto-encoder grid tuned with the digit
+8 normal and tested with the digit 4 normal, one ranking per scenario), for any grid. Reads
 the ``ok`` records and their ``<run_id>.scores.npz`` files (``y_test``, ``test_scores``). Per
 scenario, runs are grouped by configuration (every spec field but the seed: the method and
 every varying method / sampler parameter) and, over seeds, get the AUROC mean ± std, the gap

@@ -68,9 +68,12 @@ def noise_rows(data: Records) -> tuple[list[dict[str, Any]], str, list[str]]:
     rest = [f for f in fields if f != "noise_std"]
     vary = varying(rows, rest)
     scen = [f for f in vary if is_scenario_field(f)]
-    other = [f for f in vary if not is_scenario_field(f) and f != "method"]
+    # a line is named by its method plus the fields that vary between runs of that method
+    other = {m: [f for f in varying([r for r in rows if r["method"] == m], rest)
+                 if not is_scenario_field(f) and f != "method"]
+             for m in unique(r["method"] for r in rows)}
     for row in rows:
-        row["line"] = config_label(row, ["method", *other]) + \
+        row["line"] = config_label(row, ["method", *other[row["method"]]]) + \
             (f" | {scenario_text(row, scen)}" if scen else "")
     problems = []
     keep = []
@@ -147,7 +150,8 @@ def draw(data: Records, out: Path) -> list[Path]:
     ax_auc.set_ylabel(f"AUROC (mean ± std over {seeds} seed(s))")
     ax_auc.set_title("AUROC against test noise" + (f": {common}" if common else ""), fontsize=10)
     ax_auc.grid(alpha=0.3)
-    ax_auc.legend(fontsize=7, loc="best")
+    below = {"fontsize": 7, "loc": "upper center", "bbox_to_anchor": (0.5, -0.16)}
+    ax_auc.legend(**below)
     ax_sc.set_xlabel("noise_std (Gaussian noise added to the test inputs)")
     ax_sc.set_ylabel(SCORE_LABEL)
     ax_sc.set_title("mean test score of normal (solid) and anomalous (dashed) samples",
@@ -162,7 +166,7 @@ def draw(data: Records, out: Path) -> list[Path]:
                    Line2D([], [], color="black", linestyle="--", label="anomalous")]
         handles += [Line2D([], [], color=cmap(i % 10), label=line)
                     for i, line in enumerate(lines)]
-        ax_sc.legend(handles=handles, fontsize=7, loc="best")
+        ax_sc.legend(handles=handles, ncols=2, **below)
     else:
         ax_sc.text(0.5, 0.5, "no scores files\n(<run_id>.scores.npz) for these runs",
                    ha="center", va="center", transform=ax_sc.transAxes)
