@@ -1,0 +1,92 @@
+"""benchmarks/reproduction.py: collation of fake results payloads (no training, no torch)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def rep() -> ModuleType:
+    """``benchmarks/reproduction.py`` loaded as a module."""
+    spec = importlib.util.spec_from_file_location("reproduction", BENCHMARKS / "reproduction.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(folder: Path, stem: str, payload: dict | str) -> None:
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    (folder / f"{stem}.json").write_text(text)
+
+
+@pytest.fixture()
+def results_dir(tmp_path: Path) -> Path:
+    """A results folder with a few fake payloads, one corrupt file and the rest missing."""
+    _write(tmp_path, "deep_sad_protocol", {
+        "date": "d0", "settings": {"seeds": [0]}, "machine": {"torch_threads": 1},
+        "results": {"mnist": {"rows": [
+            {"label": "DeepSAD gamma_l=0.01", "method": "DeepSAD", "gamma_l": 0.01,
+             "budget": "5+10 epochs", "mean_auroc": 0.95, "n_pairs": 10,
+             "published_deep_sad": 0.964},
+            {"label": "AESAD gamma_l=0.05", "method": "AESAD", "gamma_l": 0.05,
+             "budget": "10 epoch(s)", "mean_auroc": 0.97, "n_pairs": 10,
+             "published_deep_sad": None}]}}})
+    _write(tmp_path, "toll_mnist", {
+        "date": "d1", "settings": {"seeds": [0]},
+        "results": {"TOLL beta=1000": {"params": {"beta": 1000.0, "n_steps": 800,
+                                                  "batch_size": 1000},
+                                       "mean_auroc": 0.99, "auroc": {"0": 0.99}}}})
+    _write(tmp_path, "aesad_sweep", {
+        "date": "d2", "results": {"threads": 1, "params": {"epochs": 10, "batch_size": 32},
+                                  "runs": {"cli": {"wall_seconds": 50.0, "auroc": {"0": 0.99},
+                                                   "mean_auroc": 0.99}}}})
+    _write(tmp_path, "samplers", "{not json")
+    return tmp_path
+
+
+def test_missing_and_corrupt_files_give_not_run_rows(rep: ModuleType, results_dir: Path) -> None:
+    results = rep.load_results(results_dir)
+    assert results["gan_fashion"] is None and "_error" in results["samplers"]
+    rows = rep.collate(results)
+    by_section = {}
+    for r in rows:
+        by_section.setdefault(r["section"], []).append(r)
+    for section in ("TOLL Arrhythmia", "GAN Fashion-MNIST", "AE-SAD MNIST", "Samplers vs none"):
+        assert all(r["ours"] == rep.NOT_RUN for r in by_section[section]), section
+        assert all("python benchmarks/" in r["note"] for r in by_section[section]), section
+    corrupt = [r for r in by_section["Speed"] if "unreadable" in r["note"]]
+    assert len(corrupt) == 1 and corrupt[0]["ours"] == rep.NOT_RUN
+
+
+def test_gaps_and_causes(rep: ModuleType, results_dir: Path) -> None:
+    rows = rep.collate(rep.load_results(results_dir))
+    deep = [r for r in rows if r["section"] == "Deep SAD protocol"]
+    own = next(r for r in deep if "gamma_l=0.01" in r["protocol"])
+    assert own["gap"] == pytest.approx(0.95 - 0.964)
+    assert "below by 1.4 points" in own["note"] and "1 of 90" not in own["note"]
+    assert "10 of 90 pairs" in own["note"] and own["pairs"] == 10
+    other = next(r for r in deep if "gamma_l=0.05" in r["protocol"])
+    assert other["gap"] is None and other["published"] == "-"
+    toll = next(r for r in rows if r["section"] == "TOLL MNIST")
+    assert toll["published"] == 0.984 and toll["gap"] == pytest.approx(0.006)
+    assert "above by 0.6 points" in toll["note"]
+    sweep = next(r for r in rows if r["section"] == "Speed" and r["metric"] == "wall s")
+    assert sweep["gap"] == pytest.approx(45.0 - 50.0) and "NOT met" in sweep["note"]
+
+
+def test_render_lists_every_row_and_source(rep: ModuleType, results_dir: Path) -> None:
+    results = rep.load_results(results_dir)
+    rows = rep.collate(results)
+    md = rep.render(rows, results)
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == len(rows) + 1  # header + one line per row
+    assert "| not run |" in md and "`toll_mnist.json` (d1)" in md
+    assert "| [TOLL MNIST](toll_mnist.md) |" in md and "[Speed](aesad_sweep.md)" in md
+    assert "`gan_fashion.json`" in md.split("Missing:")[1]
