@@ -210,3 +210,20 @@ def loadavg() -> list[float]:
         return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
         return []
+
+
+def write_grid_results(args: Any, results: dict[str, dict[str, Any]], payload: Any, md: str,
+                       wall: float) -> None:
+    """Print and write the results of a grid benchmark (:func:`run_labelled_grids`).
+
+    Adds :func:`timing_note` to the Markdown and the settings (``args``), machine, wall and
+    run seconds and the load average to the JSON; ``args`` needs ``stem``, ``records`` and
+    ``out``.
+    """
+    md = md.rstrip() + "\n\n" + timing_note(results, wall, args.records) + "\n"
+    print(md)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write_results(args.stem, {"settings": settings, "machine": machine_info(),
+                              "wall_seconds": wall,
+                              "run_seconds": sum(r["run_seconds"] for r in results.values()),
+                              "loadavg_end": loadavg(), "results": payload}, md, out=args.out)

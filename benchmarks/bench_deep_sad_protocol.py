@@ -28,14 +28,11 @@ from _common import (
     add_grid_arguments,
     check_positive,
     finish_grid_arguments,
-    loadavg,
-    machine_info,
     markdown_table,
     mean_std,
     run_labelled_grids,
     signed,
-    timing_note,
-    write_results,
+    write_grid_results,
 )
 
 from torch_ae_sad.model.deep_sad_trainer import MODEL_CONFIG as DEEP_SAD_TRAINER_MODELS
@@ -235,14 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     results = run_labelled_grids({k: g[4] for k, g in grids.items()}, args.records,
                                  threads=args.threads)
     payload, md = summarise(args, grids, results)
-    wall = time.perf_counter() - t0
-    md = md.rstrip() + "\n\n" + timing_note(results, wall, args.records) + "\n"
-    print(md)
-    write_results(args.stem, {"settings": {k: v if not hasattr(v, "as_posix") else str(v)
-                                           for k, v in vars(args).items()},
-                              "machine": machine_info(), "wall_seconds": wall,
-                              "run_seconds": sum(r["run_seconds"] for r in results.values()),
-                              "loadavg_end": loadavg(), "results": payload}, md, out=args.out)
+    write_grid_results(args, results, payload, md, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

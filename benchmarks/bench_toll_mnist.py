@@ -25,14 +25,11 @@ from _common import (
     add_grid_arguments,
     check_positive,
     finish_grid_arguments,
-    loadavg,
-    machine_info,
     markdown_table,
     mean_std,
     run_labelled_grids,
     signed,
-    timing_note,
-    write_results,
+    write_grid_results,
 )
 
 from torch_ae_sad.model.experiment import expand_grid
@@ -131,14 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     results = run_labelled_grids(build_grids(args), args.records, threads=args.threads)
     payload, md = summarise(args, results)
-    wall = time.perf_counter() - t0
-    md = md.rstrip() + "\n\n" + timing_note(results, wall, args.records) + "\n"
-    print(md)
-    write_results(args.stem, {"settings": {k: str(v) if hasattr(v, "as_posix") else v
-                                           for k, v in vars(args).items()},
-                              "machine": machine_info(), "wall_seconds": wall,
-                              "run_seconds": sum(r["run_seconds"] for r in results.values()),
-                              "loadavg_end": loadavg(), "results": payload}, md, out=args.out)
+    write_grid_results(args, results, payload, md, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
