@@ -135,6 +135,14 @@ def check_positive(parser: Any, **values: int | float | None) -> None:
             parser.error(f"--{name.replace('_', '-')}: expected a value > 0, found {value}")
 
 
+def check_classes(parser: Any, **values: list[int]) -> None:
+    """``parser.error`` naming the first ``--name`` holding a class outside ``0..9``."""
+    for name, classes in values.items():
+        bad = [c for c in classes if not 0 <= c <= 9]
+        if bad:
+            parser.error(f"--{name.replace('_', '-')}: expected classes in 0..9, found {bad}")
+
+
 def run_labelled_grids(grids: dict[str, list[dict[str, Any]]], records: Path, *,
                        threads: int = 1, verbose: int = 1) -> dict[str, dict[str, Any]]:
     """Run each labelled grid of specs with the experiment runner, one label after the other.

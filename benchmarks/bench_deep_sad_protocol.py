@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from _common import (
     add_grid_arguments,
+    check_classes,
     check_positive,
     finish_grid_arguments,
     markdown_table,
@@ -213,9 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.toll_steps = 20 if q else 500
     check_positive(p, aesad_epochs=args.aesad_epochs, toll_steps=args.toll_steps,
                    deepsad_epochs=min(args.deepsad_epochs))
-    bad = [c for c in args.normals if not 0 <= c <= 9]
-    if bad:
-        p.error(f"--normals: expected classes in 0..9, found {bad}")
+    check_classes(p, normals=args.normals)
     bad = [g for g in args.gammas if not 0 < g < 1]
     if bad:
         p.error(f"--gammas: expected fractions in (0, 1), found {bad}")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from _common import (
     add_grid_arguments,
+    check_classes,
     check_positive,
     finish_grid_arguments,
     markdown_table,
@@ -211,9 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_positive(p, epochs=args.epochs, labelled=args.labelled, n_components=args.n_components)
     if not 0 < args.ratio <= 1:
         p.error(f"--ratio: expected a fraction in (0, 1], found {args.ratio}")
-    bad = [c for c in args.normals if not 0 <= c <= 9]
-    if bad:
-        p.error(f"--normals: expected digits in 0..9, found {bad}")
+    check_classes(p, normals=args.normals)
     if not args.normals and not args.mvm:
         p.error("--normals / --no-mvm: expected at least one scenario, found none")
     return args

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from _common import (
     add_grid_arguments,
+    check_classes,
     check_positive,
     finish_grid_arguments,
     markdown_table,
@@ -115,9 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         [0] if args.quick else list(range(10)))
     args.steps = args.steps if args.steps is not None else (20 if args.quick else 800)
     check_positive(p, steps=args.steps)
-    bad = [c for c in args.classes if not 0 <= c <= 9]
-    if bad:
-        p.error(f"--classes: expected digits in 0..9, found {bad}")
+    check_classes(p, classes=args.classes)
     return args
 
 

@@ -249,11 +249,13 @@ def prepare_data(spec: dict[str, Any]) -> tuple[Split, Split, dict[str, Any]]:
     """Return ``(split, sampled_split, sampler_report)`` for a spec (cached per process).
 
     Sampling is cached per (split, sampler, seed), so the methods of a grid that use the
-    same split and sampler share it.
+    same split and sampler share it. The sampled split's test part carries the spec's
+    ``noise_std`` (:func:`~torch_ae_sad.dataset_loaders.add_test_noise`).
     """
     split_key = json.dumps({k: spec[k] for k in _SPLIT_KEYS}, sort_keys=True)
     sampled, report = _sampled_cached(split_key, spec["sampler"],
                                       json.dumps(spec["sampler_params"], sort_keys=True))
+    sampled = add_test_noise(sampled, spec["noise_std"], spec["seed"])
     return _split_cached(split_key), sampled, report
 
 
@@ -320,7 +322,6 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0,
     t_start = time.perf_counter()
     try:
         split, sampled, report = prepare_data(spec)
-        sampled = add_test_noise(sampled, spec["noise_std"], spec["seed"])
         record["split"] = split.meta
         record["sampling"] = {k: v for k, v in report.items() if k != "kept_indices"}
         model = build_detector(spec, verbose)

@@ -7,14 +7,15 @@ raises :class:`Skip` (with a message naming what is missing) when it can draw no
 per-run script reports each run it cannot draw and goes on with the others.
 
 The study scripts (``toll_beta``, ``noise_robustness``, ``grid_ranking``) also share the
-``ok`` records with their spec defaults filled in (:func:`ok_records`), configuration labels
-(:func:`config_label`, :func:`scenario_text`), the per-run test-score statistics
+``ok`` records (:func:`ok_records`), configuration labels
+(:func:`fields_label`, :func:`scenario_text`), the per-run test-score statistics
 (:func:`score_stats`, :func:`add_score_stats`) and :func:`errorbar_line`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from torch_ae_sad.model.experiment import SCHEMA, SPEC_DEFAULTS, load_records  # noqa: E402
+from torch_ae_sad.model.experiment import (  # noqa: E402
+    SCHEMA,
+    SPEC_DEFAULTS,
+    load_model,
+    load_records,
+    make_spec,
+    prepare_data,
+)
 from torch_ae_sad.model.results import (  # noqa: E402
     _classes,
     _hashable,
@@ -103,6 +111,9 @@ def load(folder: str | Path) -> Records:
             problems.append(f"skipped record {rec.get('run_id')}: schema {schema!r} is unknown; "
                             f"these scripts read schema {SCHEMA}")
         else:
+            # keys added to the spec after a record was written get their default, so old and
+            # new records group together (e.g. noise_std = 0.0)
+            rec["spec"] = {**copy.deepcopy(SPEC_DEFAULTS), **(rec.get("spec") or {})}
             known.append(rec)
     good, bad = check_records(known)
     problems += [f"skipped record {rid}: {reason}" for rid, reason in bad]
@@ -149,8 +160,6 @@ def load_trained(record: dict[str, Any], folder: Path) -> Any:
         When the record names no model file (the run was not made with ``--save-models``),
         the file is missing, or it cannot be loaded.
     """
-    from torch_ae_sad.model.experiment import load_model
-
     rid = record.get("run_id")
     name = record.get("model_file")
     if not name:
@@ -176,16 +185,12 @@ def test_part(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     Skip
         When the spec's data cannot be rebuilt (e.g. the dataset is not on this machine).
     """
-    from torch_ae_sad.dataset_loaders import add_test_noise
-    from torch_ae_sad.model.experiment import make_spec, prepare_data
-
     try:
         spec = make_spec({**record["spec"], "sampler": "none", "sampler_params": {}})
         _, split, _ = prepare_data(spec)
     except Exception as exc:  # noqa: BLE001 - missing data, old spec keys, ...
         raise Skip(f"run {record.get('run_id')}: cannot rebuild its test data: "
                    f"{type(exc).__name__}: {exc}") from exc
-    split = add_test_noise(split, spec["noise_std"], spec["seed"])
     return split.X_test, split.y_test
 
 
@@ -233,16 +238,26 @@ def scenario_label(row: dict[str, Any]) -> str:
     return text
 
 
-def fields_label(row: dict[str, Any], names: Sequence[str], short: bool = True) -> str:
-    """``name=value`` of ``names`` (values of ``sampler`` / ``method`` bare), joined by ``, ``."""
+def fields_label(row: dict[str, Any], names: Sequence[str]) -> str:
+    """``name=value`` of ``names``, joined by ``, ``.
+
+    ``sampler`` / ``method`` values are shown bare; a name is shortened to its last part
+    (``method_params.lr`` -> ``lr``) unless that is ambiguous; a method or sampler parameter
+    missing from the spec shows as ``default`` (the class default); floats as ``%g``.
+    """
+    short = [n.split(".", 1)[-1] for n in names]
     parts = []
-    for name in names:
+    for name, s in zip(names, short, strict=True):
         value = row.get(name)
         if name in ("sampler", "method"):
             parts.append(str(value))
             continue
-        shown = name.split(".", 1)[-1] if short else name
-        if isinstance(value, list | dict):
+        if value is None and name.startswith(("method_params.", "sampler_params.")):
+            value = "default"
+        shown = name if short.count(s) > 1 or (name != s and s in SPEC_DEFAULTS) else s
+        if isinstance(value, float):
+            value = f"{value:g}"
+        elif isinstance(value, list | dict):
             value = json.dumps(value, separators=(",", ":"))
         parts.append(f"{shown}={value}")
     return ", ".join(parts)
@@ -295,46 +310,11 @@ def select_runs(records: Sequence[dict[str, Any]], run: str | None) -> list[dict
 
 
 # ----------------------------------------------------------------------------- scores
-def with_defaults(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``records`` whose spec holds every key of the current spec defaults.
-
-    Records written before a key existed (e.g. ``noise_std``) then group with the new ones
-    that have it at its default; ``noise_std`` is made a float.
-    """
-    filled = []
-    for rec in records:
-        spec = {**SPEC_DEFAULTS, **rec["spec"]}
-        noise = spec.get("noise_std")
-        if isinstance(noise, int | float) and not isinstance(noise, bool):
-            spec["noise_std"] = float(noise)
-        filled.append({**rec, "spec": spec})
-    return filled
-
-
 def ok_records(data: Records) -> list[dict[str, Any]]:
-    """The ``ok`` records with their spec defaults filled in; :class:`Skip` when none."""
-    ok = data.ok
-    if not ok:
+    """The ``ok`` records; :class:`Skip` when none."""
+    if not data.ok:
         raise Skip("no run with status 'ok' (every run failed)")
-    return with_defaults(ok)
-
-
-def config_label(row: dict[str, Any], names: Sequence[str]) -> str:
-    """``name=value`` of ``names``, each name shortened unless the short name is ambiguous."""
-    short = [n.split(".", 1)[-1] for n in names]
-    parts = []
-    for name, s in zip(names, short, strict=True):
-        clash = short.count(s) > 1 or (name != s and s in SPEC_DEFAULTS)
-        if name in ("sampler", "method"):
-            parts.append(str(row.get(name)))
-        else:
-            value = row.get(name)
-            if value is None and name.startswith(("method_params.", "sampler_params.")):
-                value = "default"  # not set in the spec: the class default
-            shown = name if clash else s
-            parts.append(f"{shown}={value:g}" if isinstance(value, float) else
-                         f"{shown}={_hashable(value) if isinstance(value, list | dict) else value}")
-    return ", ".join(parts)
+    return data.ok
 
 
 def scenario_text(row: dict[str, Any], scenario_fields: Sequence[str]) -> str:

@@ -38,7 +38,7 @@ from torch_ae_sad.model.analysis._common import (
     Records,
     Skip,
     add_score_stats,
-    config_label,
+    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
@@ -92,7 +92,7 @@ def ranking(data: Records, gap: str = "raw") -> dict[str, list[dict[str, Any]]]:
             continue
         conf = varying(mine, [f for f in fields if not is_scenario_field(f)])
         for row in mine:
-            row["config"] = config_label(row, conf)
+            row["config"] = fields_label(row, conf)
         add_score_stats(mine, fields, records, data.folder, "grid_ranking")
         for row, r_auc, r_gap in zip(mine, ranks([r["roc_auc_mean"] for r in mine]),
                                      ranks([r[f"{key}_mean"] for r in mine]), strict=True):

@@ -32,8 +32,8 @@ from torch_ae_sad.model.analysis._common import (
     Records,
     Skip,
     add_score_stats,
-    config_label,
     errorbar_line,
+    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
@@ -73,7 +73,7 @@ def noise_rows(data: Records) -> tuple[list[dict[str, Any]], str, list[str]]:
                  if not is_scenario_field(f) and f != "method"]
              for m in unique(r["method"] for r in rows)}
     for row in rows:
-        row["line"] = config_label(row, ["method", *other[row["method"]]]) + \
+        row["line"] = fields_label(row, ["method", *other[row["method"]]]) + \
             (f" | {scenario_text(row, scen)}" if scen else "")
     problems = []
     keep = []

@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt
 from torch_ae_sad.model.analysis._common import (
     Records,
     Skip,
-    config_label,
     errorbar_line,
+    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
@@ -109,7 +109,7 @@ def curve_rows(data: Records, method: str = DEFAULT_METHOD,
     other = [f for f in vary if not is_scenario_field(f)]
     for row in rows:
         row["x"] = row[pfield]
-        parts = [scenario_text(row, scen) if scen else "", config_label(row, other)]
+        parts = [scenario_text(row, scen) if scen else "", fields_label(row, other)]
         row["line"] = "; ".join(p for p in parts if p) or scenario_label(row)
     common = "" if scen else scenario_label(rows[0])
     return rows, common
