@@ -175,8 +175,11 @@ class TorchDetector(BaseDetector):
     eval_every : int, optional
         Evaluate on the validation data every this many steps (default: once per epoch).
     select : {"last", "best"}
-        Keep the last weights, or the best ones by the validation criterion: validation AUROC
+        Keep the last weights, or the best ones by the validation criterion: ``val_metric``
         when the validation data has anomalies, the validation loss of the normals otherwise.
+    val_metric : {"auc", "f1"}
+        Validation criterion with anomalies: ROC AUC, or F1 after flagging the top-scored
+        fraction equal to the validation anomaly share (TOLL's Arrhythmia protocol).
     patience : int, optional
         Stop after this many evaluations without improvement (early stopping).
     device : str, optional
@@ -186,7 +189,8 @@ class TorchDetector(BaseDetector):
     verbose : int
         0 silent, 1 a progress bar.
     amp : bool
-        bfloat16 autocast on CUDA.
+        bfloat16 autocast during training, on CUDA and on the CPU (fast on CPUs with
+        bfloat16 instructions).
     deterministic : bool
         Ask torch for deterministic kernels during fit.
     """
@@ -199,6 +203,7 @@ class TorchDetector(BaseDetector):
     optimizer: str = "adam"
     eval_every: int | None = None
     select: str = "last"
+    val_metric: str = "auc"
     patience: int | None = None
     device: str | None = None
     random_state: int = 0
@@ -261,6 +266,7 @@ class TorchDetector(BaseDetector):
             "lr": self.lr, "weight_decay": self.weight_decay, "optimizer": self.optimizer,
             "generator": make_generator(int(self.random_state), self.device_),
             "score_fn": self._score_batch, "eval_every": self.eval_every, "select": self.select,
+            "val_metric": self.val_metric,
             "patience": self.patience, "amp": self.amp, "verbose": self.verbose,
             "desc": type(self).__name__, **val, **overrides}
         prev = torch.are_deterministic_algorithms_enabled()

@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 ScoreFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+#: Validation criteria :func:`train_module` can select checkpoints by.
+VAL_METRICS = ("auc", "f1")
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -69,10 +73,16 @@ def evaluate_loss(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.
 
 def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
              generator: torch.Generator | None, device: torch.device) -> Iterator[torch.Tensor]:
-    """Index batches: whole permutations per epoch, or ``n_steps`` batches drawn at random."""
+    """Index batches: whole permutations per epoch, or ``n_steps`` batches drawn at random.
+
+    A random batch holds ``min(batch_size, n)`` distinct samples (drawn without replacement
+    within the batch, as TOLL's authors' ``np.random.choice(..., replace=False)``); batches are
+    drawn independently of each other.
+    """
     if n_steps is not None:
+        k = min(batch_size, n)
         for _ in range(n_steps):
-            yield torch.randint(0, n, (min(batch_size, n),), generator=generator, device=device)
+            yield torch.randperm(n, generator=generator, device=device)[:k]
         return
     for _ in range(epochs or 0):
         perm = torch.randperm(n, generator=generator, device=device)
@@ -86,6 +96,7 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
                  X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
                  score_fn: ScoreFn | None = None, eval_every: int | None = None,
                  select: str = "last", patience: int | None = None, amp: bool = False,
+                 val_metric: str = "auc",
                  optimizer_kwargs: dict[str, Any] | None = None,
                  lr_lambda: Callable[[int], float] | None = None,
                  verbose: int = 1, desc: str = "train") -> dict[str, Any]:
@@ -108,16 +119,16 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     optimizer : {"adam", "adamw", "sgd"}
         The optimizer.
     n_steps : int, optional
-        Train for this many batches drawn uniformly at random (with replacement across
-        batches) instead of epochs.
+        Train for this many batches drawn at random instead of epochs: each batch holds
+        distinct samples (no repeats within a batch), batches are independent draws.
     generator : torch.Generator, optional
         Source of the permutations and batches (on the data's device).
     X_val, y_val : torch.Tensor, optional
         Validation data (``y_val`` 1 = anomaly), evaluated every ``eval_every`` steps.
     score_fn : callable, optional
         ``score_fn(module, xb)`` -> per-sample anomaly scores; with it and validation
-        anomalies the criterion is the validation AUROC, otherwise the mean validation loss of
-        the normal samples.
+        anomalies the criterion is ``val_metric`` on the validation scores, otherwise the mean
+        validation loss of the normal samples.
     eval_every : int, optional
         Steps between evaluations (default: one epoch, ``ceil(n / batch_size)``).
     select : {"last", "best"}
@@ -125,7 +136,12 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     patience : int, optional
         Stop after this many evaluations without improvement.
     amp : bool
-        bfloat16 autocast on CUDA (ignored on the CPU).
+        bfloat16 autocast of the forward pass and loss (CUDA, and the CPU: fast where the
+        processor has bfloat16 instructions, e.g. AVX-512 BF16 / AMX; slow elsewhere).
+    val_metric : {"auc", "f1"}
+        Criterion on validation data with anomalies: ``auc`` (ROC AUC) or ``f1`` (F1 after
+        flagging the top-scored fraction equal to the validation set's anomaly share, TOLL's
+        Arrhythmia rule).
     optimizer_kwargs : dict, optional
         Extra optimizer arguments (e.g. Adam ``betas``).
     lr_lambda : callable, optional
@@ -139,8 +155,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     Returns
     -------
     dict
-        Per evaluation period: ``step``, ``train_loss``, ``val_loss``, ``val_auc`` (when
-        measured), ``seconds``; and ``criterion``, ``best_step``, ``stopped_early``.
+        Per evaluation period: ``step``, ``train_loss``, ``val_loss``, ``val_auc`` or
+        ``val_f1`` (when measured), ``seconds``; and ``criterion``, ``best_step``, ``stopped_early``.
 
     Raises
     ------
@@ -156,6 +172,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         raise ValueError(f"batch_size: expected >= 1, found {batch_size}")
     if select not in ("last", "best"):
         raise ValueError(f"select: expected 'last' or 'best', found {select!r}")
+    if val_metric not in VAL_METRICS:
+        raise ValueError(f"val_metric: expected one of {VAL_METRICS}, found {val_metric!r}")
     device = X.device
     steps_per_epoch = math.ceil(n / batch_size)
     total = n_steps if n_steps is not None else epochs * steps_per_epoch
@@ -163,12 +181,16 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     has_val = X_val is not None and y_val is not None and len(X_val) > 0
     use_auc = has_val and score_fn is not None and bool((y_val == 1).any()) \
         and bool((y_val == 0).any())
-    criterion = "val_auc" if use_auc else ("val_loss" if has_val else "train_loss")
+    criterion = f"val_{val_metric}" if use_auc else ("val_loss" if has_val else "train_loss")
     opt = make_optimizer(optimizer, module.parameters(), lr, weight_decay,
                          **(optimizer_kwargs or {}))
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda) if lr_lambda else None
-    use_amp = bool(amp) and device.type == "cuda"
+    use_amp = bool(amp) and device.type in ("cuda", "cpu")
+    if has_val:  # the normals' part of the validation data, selected once
+        normal = y_val == 0
+        X_val_n, y_val_n = X_val[normal], y_val[normal]
     history: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": [], "val_auc": [],
+                               "val_f1": [],
                                "seconds": [], "criterion": criterion, "best_step": None,
                                "stopped_early": False}
     best, best_state, since_best = -math.inf, None, 0
@@ -199,15 +221,13 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         history["train_loss"].append(train_loss)
         value = -train_loss
         if has_val:
-            normal = y_val == 0
-            val_loss = evaluate_loss(module, loss_fn, X_val[normal], y_val[normal]) \
-                if bool(normal.any()) else math.nan
+            val_loss = evaluate_loss(module, loss_fn, X_val_n, y_val_n) \
+                if len(X_val_n) else math.nan
             history["val_loss"].append(val_loss)
             value = -val_loss
             if use_auc:
-                auc = _val_auc(module, score_fn, X_val, y_val)
-                history["val_auc"].append(auc)
-                value = auc
+                value = _val_metric(module, score_fn, X_val, y_val, val_metric)
+                history[f"val_{val_metric}"].append(value)
         history["seconds"].append(time.perf_counter() - t0)
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{train_loss:.4g}")
@@ -232,9 +252,27 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
 
 
 @torch.no_grad()
-def _val_auc(module: nn.Module, score_fn: ScoreFn, X: torch.Tensor, y: torch.Tensor) -> float:
-    from sklearn.metrics import roc_auc_score
+def _val_metric(module: nn.Module, score_fn: ScoreFn, X: torch.Tensor, y: torch.Tensor,
+                metric: str) -> float:
+    """``metric`` (``auc`` or ``f1``, see :func:`train_module`) of the scores of ``X``."""
+    from sklearn.metrics import f1_score, roc_auc_score
 
     module.eval()
     scores = torch.cat([score_fn(module, xb) for xb in X.split(4096)]).float().cpu().numpy()
-    return float(roc_auc_score(y.cpu().numpy(), scores))
+    labels = y.cpu().numpy()
+    if metric == "auc":
+        return float(roc_auc_score(labels, scores))
+    return float(f1_score(labels, top_fraction_flags(scores, float(labels.mean()))))
+
+
+def top_fraction_flags(scores: np.ndarray, fraction: float) -> np.ndarray:
+    """0/1 flags marking the ``round(fraction * n)`` highest of ``scores`` (ties by order).
+
+    TOLL's authors' Arrhythmia rule (``src/eval.py``): the lowest ``round((1 - f) n)``
+    scores are normal, the rest flagged.
+    """
+    scores = np.asarray(scores)
+    n_normal = int(np.round((1.0 - fraction) * len(scores)))
+    flags = np.ones(len(scores), dtype=np.int64)
+    flags[np.argsort(scores, kind="stable")[:n_normal]] = 0
+    return flags
