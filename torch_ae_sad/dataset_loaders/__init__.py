@@ -21,6 +21,7 @@ from torch_ae_sad.dataset_loaders.sources import (
     load_dataset,
     load_tabular,
 )
+from torch_ae_sad.dataset_loaders.scaling import SCALINGS, check_scaling, scale_split
 from torch_ae_sad.dataset_loaders.splits import (
     Split,
     add_test_noise,
@@ -33,6 +34,7 @@ from torch_ae_sad.dataset_loaders.splits import (
 __all__ = [
     "DATASETS",
     "SAMPLERS",
+    "SCALINGS",
     "ChecksumError",
     "DatasetNotFoundError",
     "IDXFormatError",
@@ -41,6 +43,7 @@ __all__ = [
     "add_test_noise",
     "check_dataset_name",
     "check_ratio",
+    "check_scaling",
     "get_sampler",
     "load_dataset",
     "load_tabular",
@@ -48,6 +51,7 @@ __all__ = [
     "one_vs_all",
     "project",
     "read_idx",
+    "scale_split",
     "tabular_split",
     "to_unit_float",
     "undersample",

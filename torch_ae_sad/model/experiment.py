@@ -41,9 +41,11 @@ from torch_ae_sad.dataset_loaders import (
     add_test_noise,
     check_dataset_name,
     check_ratio,
+    check_scaling,
     get_sampler,
     many_vs_many,
     one_vs_all,
+    scale_split,
     undersample,
 )
 from torch_ae_sad.dataset_loaders.sampling import FEATURE_SPACES
@@ -68,6 +70,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.1,
     "val_labelled": 0,
     "noise_std": 0.0,
+    "scaling": "unit",
     "sampler": "none",
     "sampler_params": {},
     "method": "AESAD",
@@ -81,7 +84,7 @@ SCENARIOS = ("one_vs_all", "many_vs_many")
 _NOT_HASHED = ("device",)
 #: Keys added after the first records: hashed only when not at their default, so the run ids
 #: of earlier records stay valid.
-_HASHED_UNLESS_DEFAULT = {"noise_std": 0.0}
+_HASHED_UNLESS_DEFAULT = {"noise_std": 0.0, "scaling": "unit"}
 _SPLIT_KEYS = ("dataset", "scenario", "normal_classes", "anomaly_classes", "labelled",
                "known_classes", "pollution", "val_fraction", "val_labelled", "seed")
 
@@ -157,6 +160,7 @@ def make_spec(entry: dict[str, Any] | None = None, **overrides: Any) -> dict[str
             raise ValueError(f"noise_std: expected a number >= 0 (std of the Gaussian noise "
                              f"added to the test inputs), found {noise!r}")
         spec["noise_std"] = float(noise)
+        check_scaling(spec["scaling"])
         if spec["threshold"] not in THRESHOLD_RULES:
             raise ValueError(f"threshold: expected one of {sorted(THRESHOLD_RULES)}, found "
                              f"{spec['threshold']!r}")
@@ -250,12 +254,14 @@ def prepare_data(spec: dict[str, Any]) -> tuple[Split, Split, dict[str, Any]]:
 
     Sampling is cached per (split, sampler, seed), so the methods of a grid that use the
     same split and sampler share it. The sampled split's test part carries the spec's
-    ``noise_std`` (:func:`~torch_ae_sad.dataset_loaders.add_test_noise`).
+    ``noise_std`` (:func:`~torch_ae_sad.dataset_loaders.add_test_noise`); then every part is
+    scaled by the spec's ``scaling`` (:func:`~torch_ae_sad.dataset_loaders.scale_split`).
     """
     split_key = json.dumps({k: spec[k] for k in _SPLIT_KEYS}, sort_keys=True)
     sampled, report = _sampled_cached(split_key, spec["sampler"],
                                       json.dumps(spec["sampler_params"], sort_keys=True))
     sampled = add_test_noise(sampled, spec["noise_std"], spec["seed"])
+    sampled, _ = scale_split(sampled, spec["scaling"], spec["dataset"])
     return _split_cached(split_key), sampled, report
 
 
@@ -322,7 +328,7 @@ def run_one(spec: dict[str, Any], *, verbose: int = 0,
     t_start = time.perf_counter()
     try:
         split, sampled, report = prepare_data(spec)
-        record["split"] = split.meta
+        record["split"] = {**split.meta, "scaling": sampled.meta.get("scaling", {"name": "unit"})}
         record["sampling"] = {k: v for k, v in report.items() if k != "kept_indices"}
         model = build_detector(spec, verbose)
         record["method"] = {"name": spec["method"], "params": _canon(model.get_params())}

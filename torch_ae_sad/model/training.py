@@ -156,7 +156,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     -------
     dict
         Per evaluation period: ``step``, ``train_loss``, ``val_loss``, ``val_auc`` or
-        ``val_f1`` (when measured), ``seconds``; and ``criterion``, ``best_step``, ``stopped_early``.
+        ``val_f1`` (when measured), ``seconds``; and ``criterion``, ``best_step``,
+        ``stopped_early``.
 
     Raises
     ------
