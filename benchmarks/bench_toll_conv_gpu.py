@@ -13,12 +13,16 @@ about 5.4 PFLOP, so this script is meant for a lent GPU session with a budget, e
 
     python benchmarks/bench_toll_conv_gpu.py --device cuda --budget 480 --seeds 0
 
+Several budgeted runs (e.g. one lease per few classes) are merged into one results file by
+``--combine A.json B.json``: the rows are pooled, the commands of each run listed.
+
 On the CPU it is only a smoke test (``--steps 2``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -49,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (not the authors')")
     p.add_argument("--records", type=Path, default=Path("benchmarks/records/toll_conv_gpu"))
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--combine", type=Path, nargs="+", default=None,
+                   help="merge the JSON results of earlier runs instead of running")
     args = p.parse_args(argv)
     if args.budget <= 0 or (args.steps is not None and args.steps < 1):
         p.error("--budget and --steps: expected positive values")
@@ -58,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the preset's runs in order until the budget is spent; write the results."""
     args = parse_args(argv)
+    if args.combine:
+        combine(args)
+        return
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
     protocol = get_protocol("toll_mnist")
     scen, models = select(protocol, classes=args.classes, selections=[args.selection],
@@ -93,13 +102,48 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['roc_auc']:.4f} best step {r['best_step']} {r['train_seconds']:.1f} s",
               flush=True)
     wall = time.perf_counter() - t_all
-    payload, md = summarise(args, rows, wall, protocol.published)
+    command = "python benchmarks/bench_toll_conv_gpu.py " + " ".join(sys.argv[1:])
+    payload, md = summarise(args, rows, wall, protocol.published, [command])
     print(md)
     write_results(STEM, payload, md, out=args.results)
 
 
+def combine(args: argparse.Namespace) -> None:
+    """Pool the rows of earlier results files (``--combine``) and write one summary."""
+    parts = []
+    for path in args.combine:
+        try:
+            parts.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--combine: cannot read {path} as a results file: {exc}") from None
+    first = parts[0]["settings"]
+    for key in ("selection", "steps", "amp", "betas"):
+        args.__dict__[key] = first[key]
+        if any(p["settings"][key] != first[key] for p in parts):
+            raise SystemExit(f"--combine: the files differ in {key!r}; pool like with like")
+    args.seeds = sorted({s for p in parts for s in p["settings"]["seeds"]})
+    args.budget = sum(p["settings"]["budget"] for p in parts)
+    rows = [r for p in parts for r in p["rows"]]
+    commands = [p["commands"][0] if p.get("commands") else _command(p["settings"])
+                for p in parts]
+    payload, md = summarise(args, rows, sum(p["wall_seconds"] for p in parts),
+                            get_protocol("toll_mnist").published, commands,
+                            gpu=parts[0]["gpu"], machine=parts[0]["machine"])
+    print(md)
+    write_results(STEM, payload, md, out=args.results)
+
+
+def _command(settings: dict) -> str:
+    """The command line of a results file written before commands were recorded."""
+    flags = [f"--device {settings['device']}", "--classes " + " ".join(map(str, settings[
+        "classes"])), f"--budget {settings['budget']:g}", "--seeds " + " ".join(
+        map(str, settings["seeds"]))]
+    return "python benchmarks/bench_toll_conv_gpu.py " + " ".join(flags)
+
+
 def summarise(args: argparse.Namespace, rows: list[dict], wall: float,
-              published: dict[str, float]) -> tuple[dict, str]:
+              published: dict[str, float], commands: list[str],
+              gpu: str | None = None, machine: dict | None = None) -> tuple[dict, str]:
     """Payload and Markdown: per class and beta, paired means over complete classes."""
     betas = [float(b) for b in args.betas]
     by = {(r["class"], float(r["beta"])): [] for r in rows}
@@ -111,7 +155,8 @@ def summarise(args: argparse.Namespace, rows: list[dict], wall: float,
              for c in classes]
     means = {b: float(np.mean([np.mean(by[(c, b)]) for c in paired])) if paired else None
              for b in betas}
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    if gpu is None:
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     secs = [r["train_seconds"] for r in rows]
     precision = "bf16 autocast" if args.amp else "fp32 (TF32 convolutions, PyTorch's default)"
     md = "\n\n".join([
@@ -119,17 +164,23 @@ def summarise(args: argparse.Namespace, rows: list[dict], wall: float,
         f"Preset `toll_mnist` ({args.selection} selection), seeds {args.seeds}, "
         f"{args.steps or 2000} batches of 1000, {precision}, "
         f"device {gpu}. Runs in class order, beta {' then '.join(f'{b:g}' for b in betas)}, "
-        f"until a budget of {args.budget:.0f} s ran out: {len(rows)} runs in {wall:.0f} s "
+        f"until the budget ran out ({args.budget:.0f} s in all): {len(rows)} runs in "
+        f"{wall:.0f} s "
         f"({np.mean(secs) if secs else float('nan'):.1f} s training per run).",
-        "Command: `python benchmarks/bench_toll_conv_gpu.py " + " ".join(sys.argv[1:]) + "`",
+        "Command(s): " + "; ".join(f"`{c}`" for c in commands),
         markdown_table(["class", *[f"beta={b:g}" for b in betas]], table),
         f"Mean over the {len(paired)} classes with every beta: " + ", ".join(
             f"beta={b:g} {means[b]:.4f}" if means[b] is not None else f"beta={b:g} -"
             for b in betas) + f". Published (10 classes, 10 seeds): {published}.", ""])
-    payload = {"settings": {k: (str(v) if isinstance(v, Path) else v)
-                            for k, v in vars(args).items()},
-               "machine": machine_info(), "gpu": gpu, "rows": rows, "paired_classes": paired,
-               "means": {f"{b:g}": means[b] for b in betas}, "wall_seconds": wall}
+    def plain(v: object) -> object:
+        return [plain(x) for x in v] if isinstance(v, list) else (
+            str(v) if isinstance(v, Path) else v)
+
+    payload = {"settings": {k: plain(v) for k, v in vars(args).items()},
+               "machine": machine or machine_info(), "gpu": gpu, "rows": rows,
+               "paired_classes": paired,
+               "means": {f"{b:g}": means[b] for b in betas}, "wall_seconds": wall,
+               "commands": commands}
     return payload, md
 
 
