@@ -123,3 +123,48 @@ def test_autoencoder_trains_on_normals_only_and_denoises():
         AutoEncoder(loss="ssim", epochs=1, verbose=0).fit(X.reshape(100, -1))
     with pytest.raises(ValueError, match="noise_std: expected >= 0"):
         AutoEncoder(noise_std=-1, epochs=1, verbose=0).fit(X)
+
+
+def test_random_batches_hold_distinct_samples():
+    from torch_ae_sad.model.training import _batches
+
+    gen = torch.Generator().manual_seed(0)
+    batches = list(_batches(50, 40, None, 30, gen, torch.device("cpu")))
+    assert len(batches) == 30
+    for b in batches:
+        assert len(b) == 40 and len(torch.unique(b)) == 40  # no repeats within a batch
+        assert int(b.min()) >= 0 and int(b.max()) < 50
+    # batches are independent draws: they differ from each other
+    assert len({tuple(sorted(b.tolist())) for b in batches}) > 1
+    # a batch larger than the data holds every sample once
+    (whole,) = _batches(7, 100, None, 1, gen, torch.device("cpu"))
+    assert sorted(whole.tolist()) == list(range(7))
+
+
+def test_top_fraction_flags_follows_the_authors_rule():
+    from torch_ae_sad.model.training import top_fraction_flags
+
+    scores = np.array([0.1, 5.0, 0.3, 4.0, 0.2, 0.4, 3.0, 0.5, 0.6, 0.7])
+    flags = top_fraction_flags(scores, 0.3)
+    assert flags.tolist() == [0, 1, 0, 1, 0, 0, 1, 0, 0, 0]
+    assert top_fraction_flags(scores, 0.146).sum() == 10 - round(0.854 * 10)
+
+
+def test_val_metric_f1_selects_by_validation_f1():
+    X, y = _toy(300)
+    Xv = torch.cat([_toy(80, seed=2)[0], _toy(20, seed=3)[0] + 3.0])
+    yv = torch.cat([torch.zeros(80, dtype=torch.long), torch.ones(20, dtype=torch.long)])
+    net = nn.Linear(6, 6)
+
+    def score(module, xb):
+        return (module(xb) - xb).pow(2).mean(dim=1)
+
+    hist = train_module(net, _mse_loss, X, y, n_steps=40, batch_size=32, eval_every=10,
+                        verbose=0, X_val=Xv, y_val=yv, score_fn=score, val_metric="f1",
+                        select="best")
+    assert hist["criterion"] == "val_f1"
+    assert len(hist["val_f1"]) == 4 and hist["val_auc"] == []
+    assert all(0.0 <= v <= 1.0 for v in hist["val_f1"])
+    assert hist["best_step"] == hist["step"][int(np.argmax(hist["val_f1"]))]
+    with pytest.raises(ValueError, match="val_metric"):
+        train_module(net, _mse_loss, X, y, n_steps=2, verbose=0, val_metric="ap")

@@ -212,7 +212,7 @@ def _registry() -> dict[str, Protocol]:
                      "20 % of the anomalies each (src/data.py)",
             "network": "274-256-128-16 MLP, BN + ReLU after each hidden layer, mirrored "
                        "decoder, linear output (src/models.py build_arrhythmia_model)",
-            "training": "batch 100, beta 10, Adam lr 1e-3, z 16 (README command), 2000 random "
+            "training": "batch 100, beta 10, Adam lr 0.001, z 16 (README command), 2000 random "
                         "batches without replacement, checkpoint every 20 (main.py)",
             "selection (authors)": "validation F1 after flagging the top 14.6 % (src/eval.py)",
             "selection (clean)": "the lowest mean TOLL score of the validation normals",

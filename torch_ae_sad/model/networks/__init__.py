@@ -13,7 +13,7 @@ from torch import nn
 from torch_ae_sad.model.networks.dense import ACTIVATIONS, DenseAutoEncoder, make_activation
 
 #: Auto-encoder network names understood by :func:`make_autoencoder`.
-AUTOENCODER_NETWORKS = ("dense", "conv", "toll_mnist", "lenet")
+AUTOENCODER_NETWORKS = ("dense", "conv", "toll_mnist", "toll_cifar", "lenet")
 
 
 def make_autoencoder(network: str, input_shape: Sequence[int], *,
@@ -24,12 +24,14 @@ def make_autoencoder(network: str, input_shape: Sequence[int], *,
 
     Parameters
     ----------
-    network : {"dense", "conv", "toll_mnist", "lenet"}
+    network : {"dense", "conv", "toll_mnist", "toll_cifar", "lenet"}
         ``dense``: :class:`DenseAutoEncoder` over ``hidden_dims``. ``conv``: a convolutional
         auto-encoder over ``channels`` for ``(C, 28, 28)`` / ``(C, 32, 32)`` images with a
         dense latent of ``hidden_dims[-1]`` units. ``toll_mnist``: TOLL's MNIST architecture
         (``(C, 28, 28)``, latent ``hidden_dims[-1]``; ``activation``, ``out_activation``,
-        ``channels`` and ``batch_norm`` are fixed by the architecture). ``lenet``: Deep SAD's
+        ``channels`` and ``batch_norm`` are fixed by the architecture). ``toll_cifar``: TOLL's
+        CIFAR-10 architecture (``(C, 32, 32)``, latent ``hidden_dims[-1]``, likewise fixed).
+        ``lenet``: Deep SAD's
         bias-free LeNet auto-encoder (``(C, 28, 28)`` or ``(C, 32, 32)``, code
         ``hidden_dims[-1]``, output ``out_activation``).
     input_shape : sequence of int
@@ -50,6 +52,10 @@ def make_autoencoder(network: str, input_shape: Sequence[int], *,
         from torch_ae_sad.model.networks.conv import TollMnistNet
 
         return TollMnistNet(input_shape, latent_dim=hidden_dims[-1])
+    if network == "toll_cifar":
+        from torch_ae_sad.model.networks.toll_cifar import TollCifarNet
+
+        return TollCifarNet(input_shape, latent_dim=hidden_dims[-1])
     if network == "lenet":
         from torch_ae_sad.model.networks.lenet import LeNetAutoEncoder
 
