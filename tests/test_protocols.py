@@ -49,7 +49,7 @@ def test_preset_settings_match_the_authors_and_the_docstring(name):
 
 def test_image_presets_validate_and_name_the_authors_validation():
     for p in PROTOCOLS.values():
-        if p.kind != "images":
+        if p.kind != "images" or not p.name.startswith("toll"):
             continue
         scen, models = select(p, classes=[1], selections=["authors", "clean"])
         by_sel = {s["selection"]: s for s in scen}
@@ -61,6 +61,33 @@ def test_image_presets_validate_and_name_the_authors_validation():
         assert all(s["scaling"] == p.common["scaling"] for s in specs)
         assert len({run_id(s) for s in specs}) == len(specs)  # the variants are distinct runs
     assert get_protocol("toll_mnist").published == {"TOLL beta=1000": 0.984, "TOLL beta=0": 0.947}
+
+
+def test_deep_sad_preset_has_the_authors_milestone_and_no_validation():
+    p = get_protocol("deep_sad_mnist")
+    (model,) = p.models
+    assert model["lr_milestones"] == [50] and model["epochs"] == 150
+    assert model["lr"] == 1e-4 and model["pretrain_epochs"] == 150
+    assert all(s["val_fraction"] == 0.0 and len(s["known_classes"]) == 1 for s in p.scenarios)
+    assert len(p.scenarios) == 360
+    scen, models = select(p, classes=[0])
+    specs = expand_grid([{k: v for k, v in s.items() if k != "selection"} for s in scen],
+                        [{"name": "none"}], models, [0], **p.common)
+    assert len(specs) == 36
+
+
+def test_lr_milestones_follow_the_authors_scheduler():
+    from torch_ae_sad.model import DeepSAD
+
+    det = DeepSAD(lr_milestones=[2, 3], batch_size=10)
+    factor = det._milestone_schedule(25, {})  # 3 steps per epoch
+    # epoch 1 (steps 0-2) at lr, from epoch 2 at lr / 10, from epoch 3 at lr / 100
+    assert [round(factor(s), 6) for s in range(9)] == [1, 1, 1, 0.1, 0.1, 0.1, .01, .01, .01]
+    assert DeepSAD()._milestone_schedule(25, {}) is None
+    with pytest.raises(ValueError, match="lr_milestones"):
+        DeepSAD(lr_milestones=[0])._milestone_schedule(25, {})
+    with pytest.raises(ValueError, match="epoch mode"):
+        TOLL(lr_milestones=[2], n_steps=10)._milestone_schedule(25, {})
     with pytest.raises(ValueError, match="toll_mnist"):
         get_protocol("toll_mnsit")
     with pytest.raises(ValueError, match="betas"):

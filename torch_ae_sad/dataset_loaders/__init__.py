@@ -13,6 +13,7 @@ from torch_ae_sad.dataset_loaders.sampling import (
     project,
     undersample,
 )
+from torch_ae_sad.dataset_loaders.scaling import SCALINGS, check_scaling, scale_split
 from torch_ae_sad.dataset_loaders.sources import (
     DATASETS,
     ChecksumError,
@@ -21,7 +22,6 @@ from torch_ae_sad.dataset_loaders.sources import (
     load_dataset,
     load_tabular,
 )
-from torch_ae_sad.dataset_loaders.scaling import SCALINGS, check_scaling, scale_split
 from torch_ae_sad.dataset_loaders.splits import (
     Split,
     add_test_noise,

@@ -41,6 +41,8 @@ AUTHORS_VAL_FRACTION = 1 / 6
 #: Anomalies in the authors' validation set, as the package's fraction of the validation part.
 AUTHORS_VAL_ANOMALIES = 0.9
 SELECTIONS = ("authors", "clean")
+#: Selection label of presets that keep the last weights (no validation).
+LAST = "last"
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,31 @@ def _registry() -> dict[str, Protocol]:
                     "the authors' index files",),
         expected="~10 s per run on one CPU thread (2000 steps of batch 100)",
         extra={"flag_fraction": 0.146, "split_seed": 0, "file": "odds/arrhythmia.mat"}))
+    from torch_ae_sad.model import deep_sad_trainer
+
+    presets.append(Protocol(
+        name="deep_sad_mnist", title="Deep SAD, MNIST, one known anomaly class (Ruff et al.)",
+        kind="images", common={"dataset": "mnist", "scaling": "unit"},
+        scenarios=[{**s, "val_fraction": 0.0, "selection": LAST}
+                   for s in deep_sad_trainer.ANOMALY_CONFIG],
+        models=[dict(m) for m in deep_sad_trainer.MODEL_CONFIG[:1]], seeds=tuple(range(10)),
+        published={"DeepSAD": 0.964}, choices={
+            "scaling": "unit: ToTensor, pixels in [0, 1] (src/datasets/mnist.py)",
+            "split": "one normal digit, gamma_l of the training set labelled anomalies from "
+                     "one known digit, pollution gamma_p from all anomaly digits "
+                     "(create_semisupervised_setting); 90 (normal, known) pairs x gamma_l "
+                     "0.01 / 0.05 x gamma_p 0 / 0.1",
+            "network": "bias-free LeNet, rep_dim 32 (src/networks/mnist_LeNet.py)",
+            "training": "Adam lr 0.0001, 150 epochs, lr / 10 from epoch 50 (--lr_milestone "
+                        "50), batch 128, weight decay 0.5e-6 (README command)",
+            "pre-training": "auto-encoder 150 epochs, lr 0.0001, weight decay 0.5e-3, no "
+                            "milestone (README command)",
+            "selection": "the last epoch (no validation)",
+            "seeds": "10 seeds (paper)"},
+        deviations=("the draws of the labelled and polluting anomalies come from the package's "
+                    "split (numpy default_rng(seed)), not the authors' sampling code",),
+        expected="150 + 150 epochs of LeNet per run, 360 scenarios x 10 seeds: a GPU job "
+                 "(benchmarks/bench_deep_sad_protocol.py runs a CPU-sized version)"))
     return {p.name: p for p in presets}
 
 
@@ -249,10 +276,10 @@ def select(protocol: Protocol, *, classes: Sequence[int] | None = None,
         Scenario entries (``selection`` kept) and model entries.
     """
     for s in selections or ():
-        if s not in SELECTIONS:
+        if s not in (*SELECTIONS, LAST):
             raise ValueError(f"selection: expected among {SELECTIONS}, found {s!r}")
     scen = [dict(s) for s in protocol.scenarios
-            if (selections is None or s["selection"] in selections)
+            if (selections is None or s["selection"] in selections or s["selection"] == LAST)
             and (classes is None or s.get("normal_classes", [None])[0] in classes)]
     models = [dict(m) for m in protocol.models
               if betas is None or float(m.get("beta", -1)) in [float(b) for b in betas]]
@@ -285,7 +312,8 @@ def summarise(records: Sequence[dict[str, Any]], metric: str = "roc_auc") -> lis
         if r.get("status") != "ok":
             continue
         spec = r["spec"]
-        selection = "authors" if spec.get("val_labelled") else "clean"
+        selection = "authors" if spec.get("val_labelled") else (
+            "clean" if spec["method_params"].get("select") == "best" else LAST)
         beta = spec["method_params"].get("beta")
         label = spec["method"] + ("" if beta is None else f" beta={beta:g}")
         groups.setdefault((selection, label), []).append(r)
