@@ -212,3 +212,14 @@ def test_tabular_preset_runs_both_selections(tmp_path):
     with pytest.raises(ValueError, match="tabular"):
         run_tabular(get_protocol("toll_mnist"), data=path, seeds=[0])
     assert re.search(r"14\.6", p.title)
+
+
+def test_toll_trainer_lists_are_the_dense_preset():
+    from torch_ae_sad.model import toll_trainer
+
+    scen, models = select(get_protocol("toll_mnist_dense"), selections=["authors"],
+                          betas=[1000.0, 0.0])
+    assert toll_trainer.ANOMALY_CONFIG == [
+        {k: v for k, v in s.items() if k != "selection"} for s in scen]
+    for mine, theirs in zip(toll_trainer.MODEL_CONFIG, models, strict=True):
+        assert {k: mine[k] for k in theirs} == theirs
