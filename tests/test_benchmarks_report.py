@@ -39,10 +39,12 @@ def results_dir(tmp_path: Path) -> Path:
              "budget": "10 epoch(s)", "mean_auroc": 0.97, "n_pairs": 10,
              "published_deep_sad": None}]}}})
     _write(tmp_path, "toll_mnist", {
-        "date": "d1", "settings": {"seeds": [0]},
-        "results": {"TOLL beta=1000": {"params": {"beta": 1000.0, "n_steps": 800,
-                                                  "batch_size": 1000},
-                                       "mean_auroc": 0.99, "auroc": {"0": 0.99}}}})
+        "date": "d1", "settings": {"seeds": [0], "steps": 2000, "classes": [3]},
+        "results": {"authors beta=1000": {"mean_auroc": 0.93, "auroc": {"3": 0.93}},
+                    "authors beta=0": {"mean_auroc": 0.95, "auroc": {"3": 0.95}}}})
+    _write(tmp_path, "toll_conv_gpu", {
+        "date": "d3", "settings": {"seeds": [0], "selection": "authors", "steps": None},
+        "gpu": "NVIDIA H200", "paired_classes": [0, 1], "means": {"1000": 0.99, "0": 0.95}})
     _write(tmp_path, "aesad_sweep", {
         "date": "d2", "results": {"threads": 1, "params": {"epochs": 10, "batch_size": 32},
                                   "runs": {"cli": {"wall_seconds": 50.0, "auroc": {"0": 0.99},
@@ -74,9 +76,15 @@ def test_gaps_and_causes(rep: ModuleType, results_dir: Path) -> None:
     assert "10 of 90 pairs" in own["note"] and own["pairs"] == 10
     other = next(r for r in deep if "gamma_l=0.05" in r["protocol"])
     assert other["gap"] is None and other["published"] == "-"
-    toll = next(r for r in rows if r["section"] == "TOLL MNIST")
-    assert toll["published"] == 0.984 and toll["gap"] == pytest.approx(0.006)
-    assert "above by 0.6 points" in toll["note"]
+    conv = {r["protocol"].rsplit("=", 1)[1]: r for r in rows
+            if r["section"] == "TOLL MNIST (conv, GPU)"}
+    assert conv["1000"]["published"] == 0.984 and conv["1000"]["gap"] == pytest.approx(0.006)
+    assert "above by 0.6 points" in conv["1000"]["note"] and conv["1000"]["pairs"] == 2
+    assert conv["0"]["device"] == "NVIDIA H200"
+    dense = {r["protocol"].rsplit("=", 1)[1]: r for r in rows
+             if r["section"] == "TOLL MNIST (dense, CPU)"}
+    assert "-0.0200 against beta = 0" in dense["1000"]["note"]
+    assert "reference" in dense["1000"]["paper"]  # not counted as a reproduction gap
     sweep = next(r for r in rows if r["section"] == "Speed" and r["metric"] == "wall s")
     assert sweep["gap"] == pytest.approx(45.0 - 50.0) and "NOT met" in sweep["note"]
 
@@ -88,5 +96,6 @@ def test_render_lists_every_row_and_source(rep: ModuleType, results_dir: Path) -
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == len(rows) + 1  # header + one line per row
     assert "| not run |" in md and "`toll_mnist.json` (d1)" in md
-    assert "| [TOLL MNIST](toll_mnist.md) |" in md and "[Speed](aesad_sweep.md)" in md
+    assert "| [TOLL MNIST (dense, CPU)](toll_mnist.md) |" in md
+    assert "| [TOLL MNIST (conv, GPU)](toll_conv_gpu.md) |" in md and "[Speed](aesad_sweep.md)" in md
     assert "`gan_fashion.json`" in md.split("Missing:")[1]
