@@ -133,10 +133,14 @@ def test_nan_loss_stops_with_clear_error(tiny_data):
         Exploding(**FAST).fit(x_tr, (y_tr == 1).astype(int))
 
 
-def test_warns_outside_unit_range():
+def test_rejects_data_outside_unit_range():
     X, y = make_images(10, n_classes=2)
-    with pytest.warns(UserWarning, match=r"expects inputs in \[0, 1\]"):
-        AESAD(**{**FAST, "epochs": 1}).fit(X.astype(np.float32), y)
+    model = AESAD(**{**FAST, "epochs": 1})
+    with pytest.raises(ValueError, match=r"needs training data in \[0, 1\].*found values in "
+                                         r"\[\d+, 220\].*MinMaxScaler"):
+        model.fit(X.astype(np.float32), y)
+    assert not hasattr(model, "history_")
+    assert model.fit(X, y).out_activation_ == "sigmoid"  # uint8: divided by 255
 
 
 @pytest.mark.slow

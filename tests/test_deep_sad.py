@@ -115,9 +115,11 @@ def test_auto_network_and_no_pretraining():
     model = DeepSAD(**{**IMG, "epochs": 1}, network="auto", pretrain=False).fit(X, y)
     assert isinstance(model.module_, LeNetEncoder)
     assert model.pretrain_history_ is None
+    assert (model.network_, model.out_activation_) == ("lenet", "sigmoid")
     Xf, yf = gaussian(40, 4, 3.0, seed=0)
     model = DeepSAD(**{**TAB, "network": "auto", "epochs": 1, "pretrain_epochs": 1}).fit(Xf, yf)
     assert isinstance(model.module_, DenseBiasFreeEncoder)
+    assert (model.network_, model.out_activation_) == ("dense", "linear")
 
 
 def test_clone_and_defaults(fitted_tabular):
@@ -125,8 +127,8 @@ def test_clone_and_defaults(fitted_tabular):
     assert twin.get_params() == fitted_tabular.get_params()
     assert not hasattr(twin, "c_")
     d = DeepSAD()
-    assert (d.network, d.rep_dim, d.eta, d.eps, d.batch_size, d.lr, d.weight_decay) == \
-        ("lenet", 32, 1.0, 1e-6, 128, 1e-4, 0.5e-6)
+    assert (d.network, d.out_activation, d.rep_dim, d.eta, d.eps, d.batch_size, d.lr,
+            d.weight_decay) == ("auto", "auto", 32, 1.0, 1e-6, 128, 1e-4, 0.5e-6)
     assert DeepSAD.uses_labels
 
 
@@ -160,7 +162,7 @@ def test_lenet_on_tabular_names_the_fix():
     with pytest.raises(ValueError, match=r"network='lenet': expected images of shape "
                                          r"\(C, 28, 28\) or \(C, 32, 32\), found \(8,\).*"
                                          r"network='dense'"):
-        DeepSAD(verbose=0).fit(X, y)
+        DeepSAD(network="lenet", verbose=0).fit(X, y)
 
 
 @pytest.mark.slow

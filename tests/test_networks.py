@@ -118,7 +118,7 @@ def test_dense_bias_free_shapes(shape):
 
 @pytest.mark.parametrize("network", AUTOENCODER_NETWORKS)
 def test_make_autoencoder_names(network):
-    shape = (1, 28, 28)
+    shape = (1, 32, 32) if network == "toll_cifar" else (1, 28, 28)
     ae = make_autoencoder(network, shape, hidden_dims=(16, 8), channels=(4, 8)).eval()
     x = _batch(shape, n=2)
     with torch.no_grad():

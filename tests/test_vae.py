@@ -176,7 +176,8 @@ def test_conv_detector():
     ({"recon": "l1"}, "recon"),
     ({"beta": -0.1}, "beta"),
     ({"n_samples": 0}, "n_samples"),
-    ({"out_activation": "linear"}, "out_activation='sigmoid'"),
+    ({"recon": "bce", "out_activation": "linear"}, "out_activation='sigmoid'"),
+    ({"out_activation": "tanh", "recon": "bce"}, "out_activation='sigmoid'"),
     ({"network": "conv"}, r"\(C, 28, 28\) or \(C, 32, 32\).*\(1, 8, 8\)"),
 ])
 def test_bad_params(data, params, match):
@@ -187,8 +188,18 @@ def test_bad_params(data, params, match):
 
 def test_bce_rejects_inputs_outside_unit_interval(data):
     X_tr, y_tr, _, _ = data
-    with pytest.raises(ValueError, match=r"recon='bce'.*\[0, 1\]"):
-        VAE(**{**FAST, "epochs": 1}).fit(X_tr * 3 - 1, y_tr)
+    with pytest.raises(ValueError, match=r"recon='bce'.*\[0, 1\].*MinMaxScaler"):
+        VAE(**{**FAST, "epochs": 1, "recon": "bce"}).fit(X_tr * 3 - 1, y_tr)
+
+
+def test_auto_recon_and_output(data, fitted):
+    X_tr, y_tr, _, _ = data
+    assert (fitted.recon, fitted.out_activation) == ("auto", "auto")
+    assert (fitted.recon_, fitted.out_activation_) == ("bce", "sigmoid")
+    wide = VAE(**{**FAST, "epochs": 1}).fit(X_tr * 3 - 1, y_tr)
+    assert (wide.recon_, wide.out_activation_) == ("mse", "linear")
+    tanh = VAE(**{**FAST, "epochs": 1, "out_activation": "tanh"}).fit(X_tr, y_tr)
+    assert (tanh.recon_, tanh.out_activation_) == ("mse", "tanh")
 
 
 @pytest.mark.slow

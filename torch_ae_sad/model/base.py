@@ -159,7 +159,10 @@ class TorchDetector(BaseDetector):
 
     Subclasses implement ``_build_module(input_shape)``, ``_loss(module, xb, yb)`` (per-sample
     training loss) and ``_score_batch(module, xb)`` (per-sample anomaly score), and may set
-    fit-time state in ``_prepare(X, y)``.
+    fit-time state in ``_prepare(X, y)``. ``_check_input_range(X)`` runs on the training data
+    before the module is built: there a detector resolves settings that depend on the data's
+    range (e.g. ``out_activation="auto"``) and raises a ValueError for data its model cannot
+    reproduce, before any training.
 
     Parameters
     ----------
@@ -229,10 +232,20 @@ class TorchDetector(BaseDetector):
     def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         """Set fit-time state (e.g. loss weights) before training."""
 
+    def _check_input_range(self, X: np.ndarray) -> None:
+        """Check the range of the training data ``X`` before the module is built.
+
+        Called by ``_fit`` on the data the module is trained on (after ``train_on``'s
+        selection). Resolve range-dependent settings here (fitted attributes) and raise a
+        ValueError that says how to scale the data when the model cannot reproduce it. The
+        default accepts any range; the data scored later is not checked.
+        """
+
     def _fit(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None) -> None:
         self.device_ = resolve_device(self.device)
         if self.train_on == "normal":
             X, y = X[y == 0], y[y == 0]
+        self._check_input_range(X)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(int(self.random_state))
             module = self._build_module(tuple(X.shape[1:])).to(self.device_)

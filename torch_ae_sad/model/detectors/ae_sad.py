@@ -11,11 +11,18 @@ Per-sample training loss, inputs in ``[0, 1]``:
 where ``F`` is ``F0(x) = 1 - x`` (default), ``F1(x) = 1[x <= 0.5]`` or
 ``F2(x) = x + 0.5 if x <= 0.5 else x - 0.5``. The anomaly score is the plain squared
 reconstruction error ``||x - x_hat||^2``.
+
+Input range: the transforms map [0, 1] onto [0, 1] and mean nothing elsewhere (``1 - x`` of
+standardised data is not an "opposite" image), so ``fit`` raises a ValueError before any
+training when the training data leaves [0, 1] (beyond a 1e-6 tolerance): min-max scale it
+first, with ``sklearn.preprocessing.MinMaxScaler`` fitted on the training data (``uint8``
+images are divided by 255 already). ``out_activation="auto"`` therefore always resolves to
+``"sigmoid"`` (the authors' choice); every other activation's range holds [0, 1]. Data scored
+later is not checked.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -25,6 +32,7 @@ from torch import nn
 from torch_ae_sad.model.base import hyperparameters
 from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error
+from torch_ae_sad.model.networks import in_unit_interval
 
 #: Name -> the anomaly target transform ``F``.
 TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -47,12 +55,27 @@ class AESAD(BaseAutoEncoderDetector):
     **network
         ``network`` (``dense`` or ``conv``), ``hidden_dims`` (authors: ``(128, 32)``, the
         default), ``channels``, ``activation``, ``out_activation`` (the decoder's last
-        activation: ``sigmoid`` by default, ``relu``, ``tanh``, ``linear``), ``batch_norm``:
-        see :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
+        activation: ``"auto"`` by default, which is ``sigmoid`` as the inputs are in [0, 1];
+        ``relu``, ``tanh``, ``linear`` as in the thesis), ``batch_norm``: see
+        :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector` (authors: Adam,
         lr 1e-3, batch 32, which are the defaults; the thesis also uses
         ``optimizer="adamw"``).
+
+    Attributes
+    ----------
+    out_activation_ : str
+        The decoder's last activation used by the fit (``"auto"`` resolved: ``"sigmoid"``).
+    rho_ : float
+        Labelled anomalies per normal sample.
+    anomaly_weight_ : float
+        ``alpha / rho_`` (0 without labelled anomalies).
+
+    Raises
+    ------
+    ValueError
+        In ``fit``, before training, when the training data lies outside [0, 1].
     """
 
     uses_labels = True
@@ -66,13 +89,20 @@ class AESAD(BaseAutoEncoderDetector):
                              f"{self.transform!r}")
         if self.alpha < 0:
             raise ValueError(f"alpha: expected >= 0, found {self.alpha}")
-        lo, hi = float(X.min()), float(X.max())
-        if lo < -1e-6 or hi > 1 + 1e-6:
-            warnings.warn(f"AESAD expects inputs in [0, 1] (F0(x) = 1 - x), found values in "
-                          f"[{lo:.3g}, {hi:.3g}]; scale them first", UserWarning, stacklevel=4)
         n_anom = int(y.sum())
         self.rho_ = n_anom / max(len(y) - n_anom, 1)
         self.anomaly_weight_ = self.alpha / self.rho_ if n_anom else 0.0
+
+    def _check_input_range(self, X: np.ndarray) -> None:
+        low, high = float(X.min()), float(X.max())
+        if not in_unit_interval(low, high):
+            raise ValueError(
+                f"X: AESAD needs training data in [0, 1] (its anomaly targets F0(x) = 1 - x, "
+                f"F1, F2 are defined on [0, 1]), found values in [{low:.4g}, {high:.4g}]. "
+                "Min-max scale the data to [0, 1] first, e.g. with "
+                "sklearn.preprocessing.MinMaxScaler fitted on the training data (not "
+                "standardisation)")
+        super()._check_input_range(X)
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         x_hat, _ = module(xb)

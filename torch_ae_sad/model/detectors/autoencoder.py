@@ -3,19 +3,28 @@
 Training loss per sample: ``mean((x - x_hat)^2)`` (``loss="mse"``), ``1 - SSIM(x, x_hat)``
 (``loss="ssim"``, images only) or their sum (``loss="mse+ssim"``); with ``noise_std > 0`` the
 input is corrupted with Gaussian noise ``N(noise_mean, noise_std^2)`` during training
-(denoising AE). Score: the squared reconstruction error ``||x - x_hat||^2``.
+(denoising AE), drawn from a generator seeded with ``random_state`` (not torch's global one),
+so the same ``random_state`` gives the same scores. Score: the squared reconstruction error
+``||x - x_hat||^2``.
+
+Input range: ``out_activation="auto"`` (default) is ``sigmoid`` for training data in [0, 1],
+``linear`` otherwise; an explicit activation that cannot output the training data's range
+raises a ValueError before training (see
+:mod:`~torch_ae_sad.model.detectors._autoencoder_base`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from torch_ae_sad.model.base import hyperparameters
 from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error, ssim
+from torch_ae_sad.utils.seeding import make_generator
 
 LOSSES = ("mse", "ssim", "mse+ssim")
 
@@ -29,13 +38,20 @@ class AutoEncoder(BaseAutoEncoderDetector):
     loss : {"mse", "ssim", "mse+ssim"}
         Training loss.
     noise_mean, noise_std : float
-        Gaussian input noise during training (denoising when ``noise_std > 0``).
+        Gaussian input noise during training (denoising when ``noise_std > 0``), drawn from
+        a generator seeded with ``random_state + 1``.
     **network
         ``network``, ``hidden_dims`` (an over-complete AE: e.g. ``(1000, 1000)``),
-        ``channels``, ``activation``, ``out_activation``, ``batch_norm``: see
+        ``channels``, ``activation``, ``out_activation`` (``"auto"``: ``sigmoid`` for
+        training data in [0, 1], ``linear`` otherwise), ``batch_norm``: see
         :class:`~torch_ae_sad.model.detectors._autoencoder_base.BaseAutoEncoderDetector`.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector`.
+
+    Attributes
+    ----------
+    out_activation_ : str
+        The decoder's last activation used by the fit (``"auto"`` resolved).
     """
 
     train_on: ClassVar[str] = "normal"
@@ -54,10 +70,23 @@ class AutoEncoder(BaseAutoEncoderDetector):
             raise ValueError(f"noise_std: expected >= 0, found {self.noise_std}")
         return super()._build_module(input_shape)
 
+    def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
+        # Seeded source of the input noise (fit is repeatable; the batches use random_state).
+        self._noise = make_generator(int(self.random_state) + 1, self.device_)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
+        try:
+            super()._fit(X, y, **fit_params)
+        finally:
+            self._noise = None
+
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         noisy = xb
         if self.noise_std > 0:
-            noisy = xb + self.noise_mean + self.noise_std * torch.randn_like(xb)
+            gen = getattr(self, "_noise", None)
+            eps = torch.randn_like(xb) if gen is None else torch.randn(
+                xb.shape, generator=gen, device=xb.device, dtype=xb.dtype)
+            noisy = xb + self.noise_mean + self.noise_std * eps
         x_hat, _ = module(noisy)
         out = torch.zeros(len(xb), device=xb.device)
         if "mse" in self.loss:
@@ -73,6 +102,12 @@ class AutoEncoder(BaseAutoEncoderDetector):
 
 @hyperparameters
 class ConvAutoEncoder(AutoEncoder):
-    """:class:`AutoEncoder` with the convolutional network (images ``(n, C, H, W)``)."""
+    """:class:`AutoEncoder` with the convolutional network (images ``(n, C, H, W)``).
+
+    Attributes
+    ----------
+    out_activation_ : str
+        The decoder's last activation used by the fit (``"auto"`` resolved).
+    """
 
     network: str = "conv"

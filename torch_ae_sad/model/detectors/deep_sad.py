@@ -16,6 +16,14 @@ this is Deep SVDD (one-class) with pre-training. Every layer is bias-free (no bi
 batch normalisation without affine parameters), otherwise ``phi`` could collapse to the
 constant ``c``. Unlike the authors' code, the pre-trained encoder weights really are the
 starting point of step 4 (their state-dict copy matches no key; their issue #9).
+
+Defaults on any data: ``network="auto"`` is the bias-free LeNet for ``(C, 28, 28)`` /
+``(C, 32, 32)`` images and the bias-free MLP otherwise (``network_``); the pre-training
+decoder's ``out_activation="auto"`` is ``sigmoid`` (the authors', for data in [0, 1]) when the
+training data lies in [0, 1] and ``linear`` otherwise (``out_activation_``). An explicit
+activation that cannot output the training data's range raises a ValueError before
+pre-training (not checked with ``pretrain=False``, where the decoder is not used). The
+hypersphere stage itself takes data of any range.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from torch import nn
 from torch_ae_sad.model.base import TorchDetector, hyperparameters
 from torch_ae_sad.model.losses import mse
 from torch_ae_sad.model.networks.conv import IMAGE_SIZES
+from torch_ae_sad.model.networks.dense import AUTO, check_output_range, resolve_out_activation
 from torch_ae_sad.model.networks.lenet import DenseBiasFreeAutoEncoder, LeNetAutoEncoder
 from torch_ae_sad.utils.device import resolve_device
 from torch_ae_sad.utils.seeding import make_generator
@@ -65,18 +74,19 @@ class DeepSAD(TorchDetector):
 
     Parameters
     ----------
-    network : {"lenet", "dense", "auto"}
+    network : {"auto", "lenet", "dense"}
         ``lenet``: :class:`~torch_ae_sad.model.networks.lenet.LeNetAutoEncoder` for
         ``(C, 28, 28)`` / ``(C, 32, 32)`` images; ``dense``:
         :class:`~torch_ae_sad.model.networks.lenet.DenseBiasFreeAutoEncoder` for tabular or
-        flattened data; ``auto``: ``lenet`` for such images, ``dense`` otherwise.
+        flattened data; ``auto`` (default): ``lenet`` for such images, ``dense`` otherwise.
     rep_dim : int
         Size of ``phi(x)`` (authors: 32 MNIST / F-MNIST / arrhythmia, 128 CIFAR-10).
     hidden_dims : sequence of int
         Hidden widths of the ``dense`` network (authors: ``(128, 64)``).
     out_activation : str
-        The pre-training decoder's last activation (authors: ``sigmoid``, inputs in [0, 1];
-        ``linear`` for standardised data).
+        The pre-training decoder's last activation: ``auto`` (default: ``sigmoid``, the
+        authors' choice, for training data in [0, 1], ``linear`` otherwise) or a name whose
+        range must hold the training data (see the module docstring).
     eta : float
         Weight of the labelled-anomaly term (authors: 1); 0 ignores the labels.
     eps : float
@@ -99,6 +109,10 @@ class DeepSAD(TorchDetector):
 
     Attributes
     ----------
+    network_ : str
+        The network used by the fit, ``"lenet"`` or ``"dense"`` (``"auto"`` resolved).
+    out_activation_ : str
+        The pre-training decoder's last activation (``"auto"`` resolved).
     c_ : np.ndarray
         The centre, shape ``(rep_dim,)``.
     pretrain_history_ : dict or None
@@ -111,10 +125,10 @@ class DeepSAD(TorchDetector):
 
     uses_labels: ClassVar[bool] = True
 
-    network: str = "lenet"
+    network: str = AUTO
     rep_dim: int = 32
     hidden_dims: Sequence[int] = (128, 64)
-    out_activation: str = "sigmoid"
+    out_activation: str = AUTO
     eta: float = 1.0
     eps: float = 1e-6
     pretrain: bool = True
@@ -126,9 +140,26 @@ class DeepSAD(TorchDetector):
     lr: float = 1e-4
     weight_decay: float = 0.5e-6
 
-    def _build_autoencoder(self, input_shape: tuple[int, ...]) -> nn.Module:
+    def _resolve(self, X: np.ndarray) -> None:
+        """Set ``network_`` and ``out_activation_`` for the training data ``X`` and check them."""
         if self.network not in NETWORKS:
             raise ValueError(f"network: expected one of {NETWORKS}, found {self.network!r}")
+        shape = tuple(X.shape[1:])
+        network = self.network
+        if network == AUTO:
+            network = "lenet" if _is_lenet_image(shape) else "dense"
+        if network == "lenet" and not _is_lenet_image(shape):
+            sizes = " or ".join(f"(C, {s}, {s})" for s in IMAGE_SIZES)
+            raise ValueError(f"network='lenet': expected images of shape {sizes}, found "
+                             f"{shape}; pass images as (n, C, H, W), or use "
+                             "network='dense' (or 'auto') for tabular data")
+        low, high = float(X.min()), float(X.max())
+        out = resolve_out_activation(self.out_activation, low, high)
+        if self.pretrain:  # without pre-training the decoder reconstructs nothing
+            check_output_range(out, low, high, type(self).__name__)
+        self.network_, self.out_activation_ = network, out
+
+    def _build_autoencoder(self, input_shape: tuple[int, ...]) -> nn.Module:
         if not self.eta >= 0:
             raise ValueError(f"eta: expected >= 0, found {self.eta}")
         if not self.eps > 0:
@@ -136,20 +167,14 @@ class DeepSAD(TorchDetector):
         if self.pretrain and int(self.pretrain_epochs) < 1:
             raise ValueError(f"pretrain_epochs: expected >= 1 (or pretrain=False), found "
                              f"{self.pretrain_epochs}")
-        lenet = self.network == "lenet" or (self.network == "auto"
-                                            and _is_lenet_image(input_shape))
-        if lenet:
-            if not _is_lenet_image(input_shape):
-                sizes = " or ".join(f"(C, {s}, {s})" for s in IMAGE_SIZES)
-                raise ValueError(f"network='lenet': expected images of shape {sizes}, found "
-                                 f"{input_shape}; pass images as (n, C, H, W), or use "
-                                 "network='dense' (or 'auto') for tabular data")
-            return LeNetAutoEncoder(input_shape, self.rep_dim, self.out_activation)
+        if self.network_ == "lenet":
+            return LeNetAutoEncoder(input_shape, self.rep_dim, self.out_activation_)
         return DenseBiasFreeAutoEncoder(input_shape, self.hidden_dims, self.rep_dim,
-                                        self.out_activation)
+                                        self.out_activation_)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
         """Pre-train the auto-encoder, set ``c_``, then train its encoder by the base ``_fit``."""
+        self._resolve(X)
         self.device_ = resolve_device(self.device)
         seed = int(self.random_state)
         with torch.random.fork_rng(devices=[]):

@@ -3,7 +3,18 @@
 Training loss per sample (the negative beta-ELBO, one latent sample):
 ``recon(x, x_hat) + beta * KL(q(z|x) || N(0, I))``, where ``recon`` is the binary
 cross-entropy (``recon="bce"``, inputs in [0, 1] and a sigmoid output) or the squared error
-(``recon="mse"``), summed over the features.
+(``recon="mse"``, a Gaussian decoder of fixed variance), summed over the features.
+
+Input range: with the defaults ``recon="auto"`` and ``out_activation="auto"``, ``fit`` picks
+``bce`` with a ``sigmoid`` output for training data in [0, 1] (images divided by 255, min-max
+scaled tables) and ``mse`` with a ``linear`` output otherwise (standardised or raw data), and
+records the choice in ``recon_`` and ``out_activation_``. ``recon="auto"`` with an explicit
+non-sigmoid ``out_activation`` is ``mse``. Explicit settings are checked before any training:
+``recon="bce"`` raises a ValueError for data outside [0, 1] or an output other than
+``sigmoid``, and an ``out_activation`` whose range does not hold the training data raises one
+naming both ranges and the fix (scale the data, e.g. with
+``sklearn.preprocessing.MinMaxScaler``, or ``out_activation="linear"`` / ``"auto"``). Data
+scored later is not checked.
 
 Scores: ``score="recon"``, the same ``recon`` term of the reconstruction decoded from the mean
 latent ``mu`` (deterministic); ``score="elbo"``, the training objective with its ``recon`` term
@@ -24,6 +35,12 @@ from torch import nn
 
 from torch_ae_sad.model.base import TorchDetector, hyperparameters
 from torch_ae_sad.model.losses import squared_error
+from torch_ae_sad.model.networks.dense import (
+    AUTO,
+    check_output_range,
+    in_unit_interval,
+    resolve_out_activation,
+)
 from torch_ae_sad.model.networks.vae import ConvVAE, DenseVAE, reparameterize
 from torch_ae_sad.utils.seeding import make_generator
 
@@ -72,13 +89,18 @@ class VAE(TorchDetector):
         Encoder widths, the last one the latent size.
     channels : sequence of int
         Convolution channels of the ``conv`` network.
-    activation, out_activation : str
-        Hidden and final activations.
+    activation : str
+        Hidden activation.
+    out_activation : str
+        The decoder's last activation: ``"auto"`` (``sigmoid`` for training data in [0, 1],
+        ``linear`` otherwise) or a name whose range must hold the training data.
     beta : float
         Weight of the KL term (``1`` = the ELBO; ``beta-VAE`` otherwise).
-    recon : {"bce", "mse"}
+    recon : {"auto", "bce", "mse"}
         Reconstruction term: binary cross-entropy (inputs in [0, 1], needs
-        ``out_activation="sigmoid"``) or squared error, summed over the features.
+        ``out_activation="sigmoid"``) or squared error, summed over the features;
+        ``"auto"``: ``bce`` for training data in [0, 1] with a sigmoid (or ``"auto"``)
+        output, ``mse`` otherwise (see the module docstring).
     score : {"recon", "elbo"}
         Anomaly score: reconstruction term from the mean latent, or the training objective
         estimated with ``n_samples`` latent samples.
@@ -86,6 +108,13 @@ class VAE(TorchDetector):
         Latent samples of the ``elbo`` score.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector`.
+
+    Attributes
+    ----------
+    recon_ : str
+        The reconstruction term used by the fit and the scores (``"auto"`` resolved).
+    out_activation_ : str
+        The decoder's last activation used by the fit (``"auto"`` resolved).
     """
 
     train_on: ClassVar[str] = "normal"
@@ -94,43 +123,62 @@ class VAE(TorchDetector):
     hidden_dims: Sequence[int] = (128, 32)
     channels: Sequence[int] = (32, 64)
     activation: str = "relu"
-    out_activation: str = "sigmoid"
+    out_activation: str = AUTO
     beta: float = 1.0
-    recon: str = "bce"
+    recon: str = AUTO
     score: str = "recon"
     n_samples: int = 10
 
     def _check_params(self) -> None:
         if self.network not in NETWORKS:
             raise ValueError(f"network: expected one of {NETWORKS}, found {self.network!r}")
-        if self.recon not in RECONS:
-            raise ValueError(f"recon: expected one of {RECONS}, found {self.recon!r}")
+        if self.recon not in (*RECONS, AUTO):
+            raise ValueError(f"recon: expected one of {(*RECONS, AUTO)}, found {self.recon!r}")
         if self.score not in SCORES:
             raise ValueError(f"score: expected one of {SCORES}, found {self.score!r}")
         if not self.beta >= 0:
             raise ValueError(f"beta: expected a KL weight >= 0, found {self.beta}")
         if int(self.n_samples) < 1:
             raise ValueError(f"n_samples: expected >= 1 latent samples, found {self.n_samples}")
-        if self.recon == "bce" and self.out_activation != "sigmoid":
+
+    def _check_input_range(self, X: np.ndarray) -> None:
+        """Resolve and check ``recon_`` and ``out_activation_`` (see the module docstring)."""
+        self._check_params()
+        low, high = float(X.min()), float(X.max())
+        unit = in_unit_interval(low, high)
+        recon = self.recon
+        if recon == AUTO:
+            recon = "bce" if unit and self.out_activation in (AUTO, "sigmoid") else "mse"
+        if recon == "bce" and not unit:
+            raise ValueError(f"recon='bce': expected inputs in [0, 1], found values in "
+                             f"[{low:.4g}, {high:.4g}]; min-max scale them to [0, 1] (e.g. "
+                             "sklearn.preprocessing.MinMaxScaler fitted on the training data) "
+                             "or use recon='mse' (or 'auto')")
+        out = resolve_out_activation(self.out_activation, low, high)
+        if recon == "bce" and out != "sigmoid":
             raise ValueError(f"recon='bce' needs out_activation='sigmoid' (outputs in [0, 1]), "
                              f"found out_activation={self.out_activation!r}; use recon='mse' "
-                             "for other outputs")
+                             "(or 'auto') for other outputs")
+        check_output_range(out, low, high, type(self).__name__)
+        self.recon_, self.out_activation_ = recon, out
 
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
         self._check_params()
         if len(self.hidden_dims) == 0:
             raise ValueError("hidden_dims: expected a non-empty list of positive widths, "
                              "found []")
+        out = getattr(self, "out_activation_", None)
+        if out is None:  # built outside fit: no training data to resolve "auto" by
+            if self.out_activation == AUTO:
+                raise ValueError("out_activation='auto' is resolved from the training data in "
+                                 "fit; pass an activation to build the network outside fit")
+            out = self.out_activation
         if self.network == "dense":
-            return DenseVAE(input_shape, self.hidden_dims, self.activation, self.out_activation)
+            return DenseVAE(input_shape, self.hidden_dims, self.activation, out)
         return ConvVAE(input_shape, channels=self.channels, latent_dim=self.hidden_dims[-1],
-                       activation=self.activation, out_activation=self.out_activation)
+                       activation=self.activation, out_activation=out)
 
     def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        if self.recon == "bce" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(f"recon='bce': expected inputs in [0, 1], found values in "
-                             f"[{X.min():.4g}, {X.max():.4g}]; rescale them or use "
-                             "recon='mse'")
         # Seeded source of the training latent samples (fit is repeatable).
         self._noise = make_generator(int(self.random_state) + 1, self.device_)
 
@@ -144,17 +192,17 @@ class VAE(TorchDetector):
         mu, logvar = module.encode(xb)
         z = reparameterize(mu, logvar, getattr(self, "_noise", None))
         x_hat = module.decode(z)
-        return reconstruction_loss(xb, x_hat, self.recon) + self.beta * kl_divergence(mu, logvar)
+        return reconstruction_loss(xb, x_hat, self.recon_) + self.beta * kl_divergence(mu, logvar)
 
     def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         mu, logvar = module.encode(xb)
         if self.score == "recon":
-            return reconstruction_loss(xb, module.decode(mu), self.recon)
+            return reconstruction_loss(xb, module.decode(mu), self.recon_)
         gen = make_generator(int(self.random_state), xb.device)
         eps = torch.randn((int(self.n_samples), *mu.shape), generator=gen, device=mu.device,
                           dtype=mu.dtype)
         std = torch.exp(0.5 * logvar)
         recon = torch.zeros(len(xb), device=xb.device)
         for e in eps:
-            recon = recon + reconstruction_loss(xb, module.decode(mu + std * e), self.recon)
+            recon = recon + reconstruction_loss(xb, module.decode(mu + std * e), self.recon_)
         return recon / len(eps) + self.beta * kl_divergence(mu, logvar)

@@ -1,7 +1,10 @@
 """Networks: ``nn.Module``s only (layers and forward passes), no loss or training code.
 
-Every auto-encoder's ``forward(x)`` returns ``(reconstruction, latent)`` and it has
-``encode``/``decode``. :func:`make_autoencoder` builds one by name, the way detectors do.
+Every auto-encoder's ``forward(x)`` returns ``(reconstruction, latent)``, it has
+``encode``/``decode`` and ``output_range``, the closed range its reconstruction can take
+(:data:`OUTPUT_RANGES` of its last activation). :func:`make_autoencoder` builds one by name,
+the way detectors do; :func:`check_output_range` and :func:`resolve_out_activation` are the
+detectors' input-range contract (see :mod:`~torch_ae_sad.model.networks.dense`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,20 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from torch_ae_sad.model.networks.dense import ACTIVATIONS, DenseAutoEncoder, make_activation
+from torch_ae_sad.model.networks.dense import (
+    ACTIVATIONS,
+    OUTPUT_RANGES,
+    DenseAutoEncoder,
+    check_output_range,
+    in_unit_interval,
+    make_activation,
+    resolve_out_activation,
+)
 
 #: Auto-encoder network names understood by :func:`make_autoencoder`.
 AUTOENCODER_NETWORKS = ("dense", "conv", "toll_mnist", "toll_cifar", "lenet")
+#: Networks whose last activation is fixed by the architecture (``out_activation`` is ignored).
+FIXED_OUT_ACTIVATIONS: dict[str, str] = {"toll_mnist": "linear", "toll_cifar": "linear"}
 
 
 def make_autoencoder(network: str, input_shape: Sequence[int], *,
@@ -64,5 +77,6 @@ def make_autoencoder(network: str, input_shape: Sequence[int], *,
     raise ValueError(f"network: expected one of {AUTOENCODER_NETWORKS}, found {network!r}")
 
 
-__all__ = ["ACTIVATIONS", "AUTOENCODER_NETWORKS", "DenseAutoEncoder", "make_activation",
-           "make_autoencoder"]
+__all__ = ["ACTIVATIONS", "AUTOENCODER_NETWORKS", "FIXED_OUT_ACTIVATIONS", "OUTPUT_RANGES",
+           "DenseAutoEncoder", "check_output_range", "in_unit_interval", "make_activation",
+           "make_autoencoder", "resolve_out_activation"]

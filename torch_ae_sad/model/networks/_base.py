@@ -7,11 +7,17 @@ from torch import nn
 
 
 class EncoderDecoder(nn.Module):
-    """An ``encoder`` + ``decoder`` pair; ``forward`` returns ``(reconstruction, latent)``."""
+    """An ``encoder`` + ``decoder`` pair; ``forward`` returns ``(reconstruction, latent)``.
+
+    Subclasses set ``input_shape``, ``encoder``, ``decoder`` and ``output_range``, the closed
+    range ``(low, high)`` the reconstruction can take (that of the decoder's last activation,
+    :data:`~torch_ae_sad.model.networks.dense.OUTPUT_RANGES`; ``(-inf, inf)`` when linear).
+    """
 
     input_shape: tuple[int, ...]
     encoder: nn.Module
     decoder: nn.Module
+    output_range: tuple[float, float]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Return the latent code of a batch."""

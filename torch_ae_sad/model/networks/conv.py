@@ -9,12 +9,13 @@ Every auto-encoder's ``forward(x)`` returns ``(reconstruction, latent)``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import nn
 
 from torch_ae_sad.model.networks._base import EncoderDecoder
-from torch_ae_sad.model.networks.dense import make_activation
+from torch_ae_sad.model.networks.dense import OUTPUT_RANGES, make_activation
 
 #: Image sizes ``H == W`` the convolutional networks accept.
 IMAGE_SIZES = (28, 32)
@@ -84,6 +85,7 @@ class ConvAutoEncoderNet(EncoderDecoder):
             raise ValueError(f"latent_dim: expected >= 1, found {latent_dim}")
         make_activation(activation)
         make_activation(out_activation, "out_activation")
+        self.output_range = OUTPUT_RANGES[out_activation]
         self.latent_dim = int(latent_dim)
         c_in, side = self.input_shape[0], self.input_shape[1]
         sizes = [side]
@@ -130,6 +132,8 @@ class TollMnistNet(EncoderDecoder):
     latent_dim : int
         Size of the latent code (paper: 128 for MNIST, 256 for Fashion-MNIST).
     """
+
+    output_range = (-math.inf, math.inf)
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 128) -> None:
         super().__init__()

@@ -30,7 +30,7 @@ from torch import nn
 
 from torch_ae_sad.model.networks._base import EncoderDecoder
 from torch_ae_sad.model.networks.conv import image_shape
-from torch_ae_sad.model.networks.dense import make_activation
+from torch_ae_sad.model.networks.dense import OUTPUT_RANGES, make_activation
 
 #: Image side -> convolution widths of the LeNet encoder (MNIST-style 28, CIFAR-style 32).
 LENET_WIDTHS: dict[int, tuple[int, ...]] = {28: (8, 4), 32: (32, 64, 128)}
@@ -161,6 +161,7 @@ class LeNetAutoEncoder(EncoderDecoder):
         self.encoder = LeNetEncoder(input_shape, rep_dim)
         self.decoder = LeNetDecoder(input_shape, rep_dim, out_activation)
         self.input_shape = self.encoder.input_shape
+        self.output_range = OUTPUT_RANGES[out_activation]
 
 
 def _bias_free_mlp(dims: Sequence[int]) -> list[nn.Module]:
@@ -251,3 +252,4 @@ class DenseBiasFreeAutoEncoder(EncoderDecoder):
         self.encoder = DenseBiasFreeEncoder(input_shape, hidden_dims, rep_dim)
         self.decoder = DenseBiasFreeDecoder(input_shape, hidden_dims, rep_dim, out_activation)
         self.input_shape = self.encoder.input_shape
+        self.output_range = OUTPUT_RANGES[out_activation]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from torch_ae_sad.model.networks.dense import _mlp, make_activation
+from torch_ae_sad.model.networks.dense import OUTPUT_RANGES, _mlp, make_activation
 
 #: Image sizes ``H == W`` the convolutional VAE accepts.
 CONV_VAE_SIZES = (28, 32)
@@ -39,7 +39,13 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
 
 
 class _VAE(nn.Module):
-    """Shared ``forward`` of the VAEs: subclasses define ``encode`` and ``decode``."""
+    """Shared ``forward`` of the VAEs: subclasses define ``encode`` and ``decode``.
+
+    Subclasses also set ``output_range``, the closed range of the reconstruction (that of
+    ``out_activation``, :data:`~torch_ae_sad.model.networks.dense.OUTPUT_RANGES`).
+    """
+
+    output_range: tuple[float, float]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)`` of ``q(z|x)`` for a batch."""
@@ -87,6 +93,7 @@ class DenseVAE(_VAE):
         widths = _check_widths(hidden_dims, "hidden_dims")
         make_activation(activation)
         make_activation(out_activation, "out_activation")
+        self.output_range = OUTPUT_RANGES[out_activation]
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim = widths[-1]
         d = 1
@@ -145,6 +152,7 @@ class ConvVAE(_VAE):
             raise ValueError(f"latent_dim: expected a positive size, found {latent_dim}")
         make_activation(activation)
         make_activation(out_activation, "out_activation")
+        self.output_range = OUTPUT_RANGES[out_activation]
         self.input_shape = shape
         self.latent_dim = int(latent_dim)
         sizes = [shape[1]]
