@@ -143,3 +143,64 @@ def test_bad_inputs():
         DualDiscriminatorGAN(**FAST).fit(X)
     with pytest.raises(ValueError, match="patch_size"):
         DualDiscriminatorGAN(**FAST, patch_size=40).fit(X, y)
+
+
+def test_channels_last_gives_the_same_scores():
+    X, y = bars(24, 8, seed=3, size=28)
+    kw = {**FAST, "augment": True, "balance_anomalies": False}
+    plain = DualDiscriminatorGAN(**kw).fit(X, y)
+    last = DualDiscriminatorGAN(**kw, channels_last=True).fit(X, y)
+    weight = last.module_.down[1][0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    # same training, other memory layout: equal up to float rounding of the kernels
+    assert np.allclose(last.decision_function(X), plain.decision_function(X), rtol=1e-3,
+                       atol=1e-5)
+    # the same trained weights scored in either layout
+    scores = last.decision_function(X)
+    last.channels_last = False
+    last.module_ = last.module_.to(memory_format=torch.contiguous_format)
+    assert np.allclose(last.decision_function(X), scores, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_autocast_on_the_cpu_trains():
+    X, y = bars(24, 8, seed=4, size=28)
+    det = DualDiscriminatorGAN(**FAST, amp=True, channels_last=True, device="cpu").fit(X, y)
+    scores = det.decision_function(X)
+    assert scores.dtype == np.float64 and np.isfinite(scores).all()
+    assert np.isfinite(det.history_["d_loss"]).all()
+
+
+def test_input_range_contract():
+    X, y = bars(10, 2, seed=0, size=28)
+    standardised = (X - X.mean()) / X.std()
+    det = DualDiscriminatorGAN(**FAST)
+    with pytest.raises(ValueError, match=r"^X: DualDiscriminatorGAN needs training images in "
+                                         r"\[0, 1\].*found values in \[-\d.*min-max"):
+        det.fit(standardised, y)
+    assert not hasattr(det, "module_")  # raised before training
+    raw = (X.clip(0, 1) * 255).round().astype(np.float32)
+    with pytest.raises(ValueError, match=rf"found values in \[0, {raw.max():.0f}\]"):
+        DualDiscriminatorGAN(**FAST).fit(raw, y)
+    # uint8 images are divided by 255; rounding slack around [0, 1] is accepted
+    DualDiscriminatorGAN(**FAST).fit((X.clip(0, 1) * 255).astype(np.uint8), y)
+    DualDiscriminatorGAN(**FAST).fit(np.clip(X, 0, 1) * 1.0005 - 0.0002, y)
+    # the test data is only scored, not checked
+    det = DualDiscriminatorGAN(**FAST).fit(X.clip(0, 1), y)
+    assert np.isfinite(det.decision_function(standardised)).all()
+
+
+def test_trainer_presets():
+    from torch_ae_sad.model import gan_fashion_trainer as trainer
+    from torch_ae_sad.model.experiment import check_config_lists
+
+    assert trainer.default_preset("cuda") == "report"
+    assert trainer.default_preset("cuda:1") == "report"
+    assert trainer.default_preset("cpu") == "cpu"
+    for models in trainer.PRESETS.values():
+        check_config_lists(trainer.ANOMALY_CONFIG, trainer.SAMPLER_CONFIG, models,
+                           dataset="fashion_mnist")
+    report = trainer.PRESETS["report"][0]
+    assert report["width"] == 64 and report["epochs"] == 30 and "n_steps" not in report
+    assert [m["normal_classes"] for m in trainer.ANOMALY_CONFIG] == [[c] for c in range(10)]
+    assert trainer.MODEL_CONFIG is trainer.PRESETS["cpu"]
