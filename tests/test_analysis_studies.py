@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from torch_ae_sad.model import TOLL
 from torch_ae_sad.model.analysis import _common, grid_ranking, noise_robustness, toll_beta
 from torch_ae_sad.model.analysis._common import load
 from torch_ae_sad.model.experiment import SCHEMA, make_spec, run_id, save_record
@@ -26,7 +27,7 @@ def standard(n, seed):
 
 
 def make_run(folder, *, seed, auc, method="TOLL", params=None, normal=(0,), anomaly=None,
-             noise_std=0.0, mu=(1.0, 2.0), sd=1.0, scores=True):
+             noise_std=0.0, mu=(1.0, 2.0), sd=1.0, scores=True, used=None):
     """Save one ok run: its AUROC is ``auc``; normal test scores have mean ``mu[0]`` and std
     ``sd``, anomalous ones mean ``mu[1]``."""
     spec = make_spec(dataset="digits", scenario="many_vs_many" if anomaly else "one_vs_all",
@@ -36,6 +37,8 @@ def make_run(folder, *, seed, auc, method="TOLL", params=None, normal=(0,), anom
     record = {"schema": SCHEMA, "run_id": run_id(spec), "status": "ok", "spec": spec,
               "train_seconds": 1.0,
               "metrics": {"roc_auc": auc, "average_precision": auc, "f1": 0.5, "threshold": 1.5}}
+    if used is not None:  # the parameters the run used (run_one records all of them)
+        record["method"] = {"name": method, "params": used}
     y = np.r_[np.zeros(N_NORMAL, int), np.ones(N_ANOMALOUS, int)]
     s = np.r_[mu[0] + sd * standard(N_NORMAL, seed), mu[1] + standard(N_ANOMALOUS, seed + 1)]
     arrays = {"y_test": y, "test_scores": s, "train_scores": s[:N_NORMAL], "y_val": y[:5],
@@ -57,7 +60,7 @@ def body(text):
 
 
 # ----------------------------------------------------------------------------- TOLL beta
-BETAS = (0, 0.1, 1, None, 100, 1000)  # None: no beta in method_params -> TOLL's default, 10
+BETAS = (0, 0.1, 1, None, 100, 1000)  # None: no beta in the spec; the run used 10
 
 
 def toll_auc(beta, normal):
@@ -69,9 +72,10 @@ def write_toll(folder, scenarios=(0, 1)):
     for normal in scenarios:
         for beta in BETAS:
             params = {} if beta is None else {"beta": beta}
-            for seed in (0, 1):
+            for seed in (0, 1):  # beta None: a run of an older default, beta 10, not in the spec
                 make_run(folder, seed=seed, params=params, normal=(normal,),
-                         auc=toll_auc(10 if beta is None else beta, normal) + 0.01 * seed)
+                         auc=toll_auc(10 if beta is None else beta, normal) + 0.01 * seed,
+                         used={"beta": 10.0} if beta is None else None)
     return folder
 
 
@@ -97,7 +101,7 @@ def test_toll_beta_curve_and_table(tmp_path, monkeypatch):
     for normal, row in enumerate(rows):
         means = [float(c.strip("*").split(" ± ")[0]) for c in row[1:]]
         expected = [toll_auc(b, normal) + 0.005 for b in (0, 0.1, 1, 10, 100, 1000)]
-        assert means == pytest.approx(expected, abs=5e-4)  # the default beta sits at 10
+        assert means == pytest.approx(expected, abs=5e-4)  # the run's own beta, not today's
         assert row[1].startswith("**") and sum(c.startswith("**") for c in row) == 1
         assert row[1].endswith("± 0.007**")  # std over the two seeds: 0.01 / sqrt(2)
     tex = (out / "tables" / "toll_beta.tex").read_text()
@@ -123,11 +127,12 @@ def test_toll_beta_skips(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no ok run with method TOLL (methods found: AESAD)" in err
     same = tmp_path / "same"
-    make_run(same, seed=0, auc=0.9)
-    make_run(same, seed=1, auc=0.9, params={"beta": 10})
+    make_run(same, seed=0, auc=0.9)  # no beta anywhere: the class default
+    make_run(same, seed=1, auc=0.9, params={"beta": TOLL().beta})
     assert toll_beta.main([str(same), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "method_params.beta does not vary" in err and "beta=10 (the class default)" in err
+    assert "method_params.beta does not vary" in err
+    assert f"beta={TOLL().beta:g} (the class default)" in err
     assert toll_beta.main([str(same), "--param", "nope", "--out", str(tmp_path / "o")]) == 1
     assert "TOLL has no parameter 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -6,8 +6,8 @@ Run::
         [--method NAME --param NAME]
 
 Reads the ``ok`` records with ``spec.method == NAME`` (default ``TOLL``); a record without
-``method_params.<param>`` (default ``beta``) ran with the class default, read from the method's
-class. Runs are grouped by every spec field but the seed. Writes ``toll_beta.png`` / ``.pdf``
+``method_params.<param>`` (default ``beta``) ran with the value in its ``method.params`` (every
+parameter the run used), or, where the record has none, with today's class default. Runs are grouped by every spec field but the seed. Writes ``toll_beta.png`` / ``.pdf``
 (``<method>_<param>`` in lower case for another method or parameter): the AUROC (mean ± std
 over seeds, error bars) against the parameter on a symmetric-log x axis when its values span
 a decade or more, one line per scenario and per value of any other varying field; and
@@ -87,6 +87,8 @@ def curve_rows(data: Records, method: str = DEFAULT_METHOD,
     for rec in mine:
         params = dict(rec["spec"].get("method_params") or {})
         value = params.get(param)
+        if value is None:  # what the run used (every record of run_one holds all parameters)
+            value = ((rec.get("method") or {}).get("params") or {}).get(param)
         value = default if value is None else value
         if not _number(value):
             bad.append(f"run {rec.get('run_id')}: method_params.{param}={value!r}")
