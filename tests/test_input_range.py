@@ -79,7 +79,9 @@ def standardised(X: np.ndarray) -> np.ndarray:
 
 
 def test_every_detector_states_its_contract():
-    assert set(CONTRACT) == set(DETECTORS)
+    # the package's detectors (tests may register subclasses of their own while they run)
+    ours = {n for n, c in DETECTORS.items() if c.__module__.startswith("torch_ae_sad.")}
+    assert set(CONTRACT) == ours
     assert set(ON_UNIT) == set(WITH_OUT_ACTIVATION)
 
 
