@@ -249,8 +249,14 @@ class TorchDetector(BaseDetector):
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(int(self.random_state))
             module = self._build_module(tuple(X.shape[1:])).to(self.device_)
-        self._prepare(X, y)
-        self.history_ = self._train(module, self._loss, X, y, X_val=X_val, y_val=y_val)
+        # seeded source of a loss's own randomness (denoising noise, a VAE's samples): the same
+        # random_state gives the same fit; held only during fit (it may live on the GPU)
+        self._noise = make_generator(int(self.random_state) + 1, self.device_)
+        try:
+            self._prepare(X, y)
+            self.history_ = self._train(module, self._loss, X, y, X_val=X_val, y_val=y_val)
+        finally:
+            self._noise = None
         self.module_ = module
 
     def _train(self, module: nn.Module, loss_fn: Any, X: np.ndarray, y: np.ndarray, *,

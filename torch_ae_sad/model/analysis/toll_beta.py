@@ -7,7 +7,8 @@ Run::
 
 Reads the ``ok`` records with ``spec.method == NAME`` (default ``TOLL``); a record without
 ``method_params.<param>`` (default ``beta``) ran with the value in its ``method.params`` (every
-parameter the run used), or, where the record has none, with today's class default. Runs are grouped by every spec field but the seed. Writes ``toll_beta.png`` / ``.pdf``
+parameter the run used), or, where the record has none, with today's class default. Runs are
+grouped by every spec field but the seed. Writes ``toll_beta.png`` / ``.pdf``
 (``<method>_<param>`` in lower case for another method or parameter): the AUROC (mean ± std
 over seeds, error bars) against the parameter on a symmetric-log x axis when its values span
 a decade or more, one line per scenario and per value of any other varying field; and

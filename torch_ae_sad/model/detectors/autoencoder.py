@@ -15,16 +15,14 @@ raises a ValueError before training (see
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from torch_ae_sad.model.base import hyperparameters
 from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error, ssim
-from torch_ae_sad.utils.seeding import make_generator
 
 LOSSES = ("mse", "ssim", "mse+ssim")
 
@@ -69,16 +67,6 @@ class AutoEncoder(BaseAutoEncoderDetector):
         if self.noise_std < 0:
             raise ValueError(f"noise_std: expected >= 0, found {self.noise_std}")
         return super()._build_module(input_shape)
-
-    def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        # Seeded source of the input noise (fit is repeatable; the batches use random_state).
-        self._noise = make_generator(int(self.random_state) + 1, self.device_)
-
-    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
-        try:
-            super()._fit(X, y, **fit_params)
-        finally:
-            self._noise = None
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         noisy = xb

@@ -26,7 +26,7 @@ repeatable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -177,16 +177,6 @@ class VAE(TorchDetector):
             return DenseVAE(input_shape, self.hidden_dims, self.activation, out)
         return ConvVAE(input_shape, channels=self.channels, latent_dim=self.hidden_dims[-1],
                        activation=self.activation, out_activation=out)
-
-    def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        # Seeded source of the training latent samples (fit is repeatable).
-        self._noise = make_generator(int(self.random_state) + 1, self.device_)
-
-    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
-        try:
-            super()._fit(X, y, **fit_params)
-        finally:
-            self._noise = None
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         mu, logvar = module.encode(xb)
