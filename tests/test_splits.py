@@ -81,3 +81,39 @@ def test_mnist_one_vs_all_smoke():
     assert s.X_train.shape[1:] == (1, 28, 28) and s.y_train.sum() == 60
     assert s.meta["n_train_normal"] + s.meta["n_val_normal"] == 6265
     assert len(s.y_test) == 10000 and s.y_test.sum() == 10000 - 1028
+
+
+def test_tabular_split_fixed_orders():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = np.r_[np.zeros(50, int), np.ones(10, int)]
+    rng.shuffle(y)
+    normals, anomalies = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    n_order, a_order = rng.permutation(50), rng.permutation(10)
+    s = tabular_split(X, y, scale=False, seed=3, orders=(n_order, a_order))
+    # normals: train, val, test in the given order; anomalies: val, test, pool
+    assert sorted(map(tuple, s.X_train)) == sorted(map(tuple, X[normals[n_order[:30]]]))
+    np.testing.assert_array_equal(s.X_val, X[np.r_[normals[n_order[30:40]],
+                                                   anomalies[a_order[:2]]]])
+    np.testing.assert_array_equal(s.X_test, X[np.r_[normals[n_order[40:50]],
+                                                    anomalies[a_order[2:4]]]])
+    assert s.meta["fixed_orders"] and s.y_val.sum() == 2 and s.y_test.sum() == 2
+    # the seed only reorders the training part
+    other = tabular_split(X, y, scale=False, seed=4, orders=(n_order, a_order))
+    np.testing.assert_array_equal(other.X_test, s.X_test)
+    assert sorted(map(tuple, other.X_train)) == sorted(map(tuple, s.X_train))
+    # without orders, the default split is unchanged by the new keyword
+    np.testing.assert_array_equal(tabular_split(X, y, seed=3).X_test,
+                                  tabular_split(X, y, seed=3, orders=None).X_test)
+
+
+@pytest.mark.parametrize("orders", [
+    (np.arange(49), np.arange(10)),
+    (np.arange(50), np.r_[np.arange(9), 0]),
+    (np.arange(50.0), np.arange(10)),
+    (np.arange(50),),
+])
+def test_tabular_split_bad_orders(orders):
+    y = np.r_[np.zeros(50, int), np.ones(10, int)]
+    with pytest.raises(ValueError, match="orders: expected"):
+        tabular_split(np.zeros((60, 2)), y, orders=orders)

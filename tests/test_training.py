@@ -168,3 +168,16 @@ def test_val_metric_f1_selects_by_validation_f1():
     assert hist["best_step"] == hist["step"][int(np.argmax(hist["val_f1"]))]
     with pytest.raises(ValueError, match="val_metric"):
         train_module(net, _mse_loss, X, y, n_steps=2, verbose=0, val_metric="ap")
+
+
+def test_batch_norm_never_trains_on_a_single_sample():
+    X, y = _toy(65)  # 65 = 2 * 32 + 1
+    net = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 6))
+    hist = train_module(net, _mse_loss, X, y, epochs=2, batch_size=32, verbose=0)
+    assert hist["step"] == [2, 4]  # two batches per epoch: 32 and 33
+    from torch_ae_sad.model.training import _batches
+
+    sizes = [len(b) for b in _batches(65, 32, 1, None, None, torch.device("cpu"), True)]
+    assert sizes == [32, 33]
+    plain = [len(b) for b in _batches(65, 32, 1, None, None, torch.device("cpu"))]
+    assert plain == [32, 32, 1]  # networks without batch norm keep every batch as it was

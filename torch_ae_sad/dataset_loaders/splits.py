@@ -279,13 +279,37 @@ def many_vs_many(data: Data, normal_classes: Sequence[int], anomaly_classes: Seq
 
 def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
                   train_fraction: float = 0.6, val_fraction: float = 0.2, scale: bool = True,
-                  seed: int = 0, name: str = "tabular") -> Split:
+                  seed: int = 0, name: str = "tabular",
+                  orders: tuple[Sequence[int], Sequence[int]] | None = None) -> Split:
     """Split a tabular anomaly set (``y == 1`` outlier) by TOLL's protocol.
 
     Training gets ``train_fraction`` of the normals; validation and test each get
     ``val_fraction`` of the normals and of the anomalies; labelled training anomalies are drawn
     from the anomalies left over. With ``scale`` every feature is min-max scaled with the
     training part's range.
+
+    Parameters
+    ----------
+    X, y : np.ndarray
+        Data ``(n, d)`` and labels (1 = outlier).
+    labelled : int or float
+        Labelled training anomalies: a count or a fraction of the training set.
+    train_fraction, val_fraction : float
+        Shares of the normals for training, and of normals and anomalies for validation (and
+        as many for the test).
+    scale : bool
+        Min-max scale every feature with the training part's range.
+    seed : int
+        Seed of every random draw.
+    name : str
+        Dataset name recorded in ``meta``.
+    orders : (normal_order, anomaly_order), optional
+        Fixed orders to use instead of the seeded random permutations: ``normal_order`` a
+        permutation of ``range(n_normal)`` (positions among the normals, in data order), cut
+        into training, validation and test parts in that order; ``anomaly_order`` one of
+        ``range(n_anomaly)``, cut into validation, test and the labelled pool. ``seed`` then
+        only shuffles the training part's order. For a published split (e.g. TOLL's authors'
+        Arrhythmia index files, rearranged to this layout).
 
     Returns
     -------
@@ -300,8 +324,16 @@ def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
         raise ValueError(f"train_fraction + 2 * val_fraction: expected <= 1, found "
                          f"{train_fraction} + 2 * {val_fraction}")
     rng = np.random.default_rng(seed)
-    norm = rng.permutation(np.flatnonzero(y == 0))
-    anom = rng.permutation(np.flatnonzero(y == 1))
+    if orders is None:
+        norm = rng.permutation(np.flatnonzero(y == 0))
+        anom = rng.permutation(np.flatnonzero(y == 1))
+    else:
+        if len(orders) != 2:
+            raise ValueError(f"orders: expected (normal_order, anomaly_order), found "
+                             f"{len(orders)} arrays")
+        normals, anomalies = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+        norm = normals[_check_order(orders[0], len(normals), "normal_order")]
+        anom = anomalies[_check_order(orders[1], len(anomalies), "anomaly_order")]
     n_tr, n_va = int(round(train_fraction * len(norm))), int(round(val_fraction * len(norm)))
     a_va = int(round(val_fraction * len(anom)))
     tr_n, va_n, te_n = norm[:n_tr], norm[n_tr:n_tr + n_va], norm[n_tr + n_va:n_tr + 2 * n_va]
@@ -320,9 +352,21 @@ def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
         X_tr = X[train_idx]
     meta = {"dataset": name, "scenario": "tabular", "labelled": labelled, "n_labelled": n_lab,
             "train_fraction": train_fraction, "val_fraction": val_fraction, "scaled": scale,
+            "fixed_orders": orders is not None,
             "n_train": len(train_idx), "n_train_normal": len(tr_n), "n_val_normal": len(va_n),
             "n_val_anomalies": len(va_a), "n_test": len(test_idx),
             "n_test_anomalies": len(te_a), "input_shape": [X.shape[1]], "seed": seed}
     y_train = y[train_idx]
     return Split(X_train=X_tr, y_train=y_train, X_val=X[val_idx], y_val=y[val_idx],
                  X_test=X[test_idx], y_test=y[test_idx], meta=meta, y_train_true=y_train.copy())
+
+
+def _check_order(order: Sequence[int], n: int, name: str) -> np.ndarray:
+    """``order`` as an int array after checking it is a permutation of ``range(n)``."""
+    arr = np.asarray(order)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or len(arr) != n \
+            or not np.array_equal(np.sort(arr), np.arange(n)):
+        raise ValueError(f"orders: expected {name} to be a permutation of range({n}), found "
+                         f"an array of shape {arr.shape} and dtype {arr.dtype}"
+                         + ("" if arr.ndim != 1 or len(arr) != n else " that is not one"))
+    return arr.astype(np.int64)

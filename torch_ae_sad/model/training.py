@@ -72,12 +72,14 @@ def evaluate_loss(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.
 
 
 def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
-             generator: torch.Generator | None, device: torch.device) -> Iterator[torch.Tensor]:
+             generator: torch.Generator | None, device: torch.device,
+             merge_single: bool = False) -> Iterator[torch.Tensor]:
     """Index batches: whole permutations per epoch, or ``n_steps`` batches drawn at random.
 
     A random batch holds ``min(batch_size, n)`` distinct samples (drawn without replacement
     within the batch, as TOLL's authors' ``np.random.choice(..., replace=False)``); batches are
-    drawn independently of each other.
+    drawn independently of each other. With ``merge_single`` an epoch's last batch of one
+    sample joins the batch before it (batch normalisation cannot train on one sample).
     """
     if n_steps is not None:
         k = min(batch_size, n)
@@ -85,8 +87,10 @@ def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
             yield torch.randperm(n, generator=generator, device=device)[:k]
         return
     for _ in range(epochs or 0):
-        perm = torch.randperm(n, generator=generator, device=device)
-        yield from perm.split(batch_size)
+        chunks = list(torch.randperm(n, generator=generator, device=device).split(batch_size))
+        if merge_single and len(chunks) > 1 and len(chunks[-1]) == 1:
+            chunks[-2:] = [torch.cat(chunks[-2:])]
+        yield from chunks
 
 
 def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
@@ -177,6 +181,9 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         raise ValueError(f"val_metric: expected one of {VAL_METRICS}, found {val_metric!r}")
     device = X.device
     steps_per_epoch = math.ceil(n / batch_size)
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    if has_bn and n > batch_size and n % batch_size == 1:
+        steps_per_epoch -= 1  # the last sample joins the batch before it (see _batches)
     total = n_steps if n_steps is not None else epochs * steps_per_epoch
     period = eval_every or steps_per_epoch
     has_val = X_val is not None and y_val is not None and len(X_val) > 0
@@ -200,7 +207,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     bar = tqdm(total=total, desc=desc, disable=verbose < 1, leave=False, unit="step",
                mininterval=0.5)
     module.train()
-    for step, idx in enumerate(_batches(n, batch_size, epochs, n_steps, generator, device), 1):
+    batches = _batches(n, batch_size, epochs, n_steps, generator, device, merge_single=has_bn)
+    for step, idx in enumerate(batches, 1):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             losses = loss_fn(module, X[idx], y[idx])
         loss = losses.float().mean()
