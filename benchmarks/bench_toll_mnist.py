@@ -13,7 +13,12 @@ answer (98.4 vs 94.7) comes from its conv network, run on a GPU by
 Records: ``benchmarks/records/toll_mnist``; summary: ``benchmarks/results/toll_mnist.{json,md}``.
 
     python benchmarks/bench_toll_mnist.py [--quick] [--classes 3 4 7] [--betas 0 1 10 100 1000]
-        [--seeds 0 1 2] [--selection authors|clean|both] [--steps 2000]
+        [--seeds 0 1 2] [--selection authors|clean|both] [--steps 2000] [--stem toll_mnist]
+
+The ten digits at the best beta > 0 of the sweep against beta = 0 (one seed)::
+
+    python benchmarks/bench_toll_mnist.py --classes 0 1 2 3 4 5 6 7 8 9 --betas 1 0 --seeds 0
+        --stem toll_mnist_ten
 """
 
 from __future__ import annotations
@@ -108,9 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help="seeds (default 0 1 2; --quick: 0)")
     p.add_argument("--selection", choices=(*SELECTIONS, "both"), default="authors")
+    p.add_argument("--stem", default=STEM, help=f"results file name (default {STEM})")
     add_grid_arguments(p, STEM)
     args = p.parse_args(argv)
-    args.stem = finish_grid_arguments(p, args, STEM)
+    args.stem = finish_grid_arguments(p, args, args.stem)
     args.classes = args.classes or ([3] if args.quick else [3, 4, 7])
     args.betas = args.betas or ([0.0, 1000.0] if args.quick else [0.0, 1.0, 10.0, 100.0,
                                                                    1000.0])
