@@ -157,14 +157,18 @@ def deep_sad_rows(data: dict[str, Any] | None) -> list[Row]:
     return out
 
 
+def _toll_not_run(section: str, paper: str, why: str) -> list[Row]:
+    """"Not run" rows of a TOLL MNIST section, one per published beta."""
+    return [row(section, paper, f"MNIST one-vs-all, beta={b}", "mean AUROC", pub, NOT_RUN,
+                seeds=10, pairs=10, note=why) for b, pub in TOLL_MNIST.items()]
+
+
 def toll_mnist_rows(data: dict[str, Any] | None) -> list[Row]:
     """TOLL, MNIST one-vs-all, dense network on the authors' scale, AUROC per beta (CPU)."""
     paper = "Ghafourian et al. (TOLL), conv-net reference"
     why = _missing("toll_mnist", data)
     if why:
-        return [row("TOLL MNIST (dense, CPU)", paper, f"MNIST one-vs-all, beta={b}",
-                    "mean AUROC", pub, NOT_RUN, seeds=10, pairs=10, note=why)
-                for b, pub in TOLL_MNIST.items()]
+        return _toll_not_run("TOLL MNIST (dense, CPU)", paper, why)
     settings = data.get("settings", {})
     results = data.get("results", {})
     zero = next((r["mean_auroc"] for lbl, r in results.items() if lbl.endswith(" beta=0")),
@@ -193,9 +197,7 @@ def toll_conv_rows(data: dict[str, Any] | None) -> list[Row]:
     paper = "Ghafourian et al. (TOLL)"
     why = _missing("toll_conv_gpu", data)
     if why:
-        return [row("TOLL MNIST (conv, GPU)", paper, f"MNIST one-vs-all, beta={b}",
-                    "mean AUROC", pub, NOT_RUN, seeds=10, pairs=10, note=why)
-                for b, pub in TOLL_MNIST.items()]
+        return _toll_not_run("TOLL MNIST (conv, GPU)", paper, why)
     s = data.get("settings", {})
     paired = data.get("paired_classes", [])
     out = []
