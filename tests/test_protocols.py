@@ -77,21 +77,30 @@ def test_deep_sad_preset_has_the_authors_milestone_and_no_validation():
 
 
 def test_lr_milestones_follow_the_authors_scheduler():
-    from torch_ae_sad.model import DeepSAD
+    from torch_ae_sad.model.training import milestone_factor, train_module
 
-    det = DeepSAD(lr_milestones=[2, 3], batch_size=10)
-    factor = det._milestone_schedule(25, {})  # 3 steps per epoch
+    factor = milestone_factor([3, 2], steps_per_epoch=3)
     # epoch 1 (steps 0-2) at lr, from epoch 2 at lr / 10, from epoch 3 at lr / 100
     assert [round(factor(s), 6) for s in range(9)] == [1, 1, 1, 0.1, 0.1, 0.1, .01, .01, .01]
-    assert DeepSAD()._milestone_schedule(25, {}) is None
     with pytest.raises(ValueError, match="lr_milestones"):
-        DeepSAD(lr_milestones=[0])._milestone_schedule(25, {})
+        milestone_factor([0], 3)
+    # the loop takes them in epoch mode (3 steps per epoch here) and refuses random batches
+    net = torch.nn.Linear(3, 3)
+    X = torch.rand(25, 3)
+    seen = []
+
+    def loss(module, xb, yb):
+        seen.append(len(xb))
+        return (module(xb) - xb).pow(2).mean(1)
+
+    train_module(net, loss, X, torch.zeros(25, dtype=torch.long), epochs=2, batch_size=10,
+                 lr_milestones=[2], verbose=0)
+    assert len(seen) == 6  # 3 steps per epoch
     with pytest.raises(ValueError, match="epoch mode"):
-        TOLL(lr_milestones=[2], n_steps=10)._milestone_schedule(25, {})
-    with pytest.raises(ValueError, match="toll_mnist"):
-        get_protocol("toll_mnsit")
-    with pytest.raises(ValueError, match="betas"):
-        select(get_protocol("toll_mnist"), betas=[5.0])
+        train_module(net, loss, X, torch.zeros(25, dtype=torch.long), n_steps=3,
+                     lr_milestones=[2], verbose=0)
+    with pytest.raises(ValueError, match="lr_milestones"):
+        TOLL(lr_milestones=[0], epochs=1, verbose=0).fit(np.random.rand(20, 4))
 
 
 @pytest.mark.parametrize("name,shape", [("toll_mnist", (1, 28, 28)),

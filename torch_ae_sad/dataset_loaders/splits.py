@@ -277,6 +277,19 @@ def many_vs_many(data: Data, normal_classes: Sequence[int], anomaly_classes: Seq
                   val_labelled=val_labelled, seed=seed)
 
 
+def _tabular_orders(y: np.ndarray, orders: tuple[Sequence[int], Sequence[int]] | None,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the normals and of the anomalies in split order (``orders`` or random)."""
+    normals, anomalies = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    if orders is None:
+        return rng.permutation(normals), rng.permutation(anomalies)
+    if len(orders) != 2:
+        raise ValueError(f"orders: expected (normal_order, anomaly_order), found "
+                         f"{len(orders)} arrays")
+    return (normals[_check_order(orders[0], len(normals), "normal_order")],
+            anomalies[_check_order(orders[1], len(anomalies), "anomaly_order")])
+
+
 def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
                   train_fraction: float = 0.6, val_fraction: float = 0.2, scale: bool = True,
                   seed: int = 0, name: str = "tabular",
@@ -324,16 +337,7 @@ def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
         raise ValueError(f"train_fraction + 2 * val_fraction: expected <= 1, found "
                          f"{train_fraction} + 2 * {val_fraction}")
     rng = np.random.default_rng(seed)
-    if orders is None:
-        norm = rng.permutation(np.flatnonzero(y == 0))
-        anom = rng.permutation(np.flatnonzero(y == 1))
-    else:
-        if len(orders) != 2:
-            raise ValueError(f"orders: expected (normal_order, anomaly_order), found "
-                             f"{len(orders)} arrays")
-        normals, anomalies = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
-        norm = normals[_check_order(orders[0], len(normals), "normal_order")]
-        anom = anomalies[_check_order(orders[1], len(anomalies), "anomaly_order")]
+    norm, anom = _tabular_orders(y, orders, rng)
     n_tr, n_va = int(round(train_fraction * len(norm))), int(round(val_fraction * len(norm)))
     a_va = int(round(val_fraction * len(anom)))
     tr_n, va_n, te_n = norm[:n_tr], norm[n_tr:n_tr + n_va], norm[n_tr + n_va:n_tr + 2 * n_va]

@@ -12,7 +12,6 @@ divided by 255.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -287,7 +286,7 @@ class TorchDetector(BaseDetector):
             val = {"X_val": torch.as_tensor(Xv, device=self.device_),
                    "y_val": torch.as_tensor(yv, device=self.device_)}
         settings = {
-            "lr_lambda": self._milestone_schedule(len(X), overrides),
+            "lr_milestones": self.lr_milestones,
             "epochs": self.epochs, "n_steps": self.n_steps, "batch_size": self.batch_size,
             "lr": self.lr, "weight_decay": self.weight_decay, "optimizer": self.optimizer,
             "generator": make_generator(int(self.random_state), self.device_),
@@ -303,25 +302,6 @@ class TorchDetector(BaseDetector):
                                 torch.as_tensor(y, device=self.device_), **settings)
         finally:
             torch.use_deterministic_algorithms(prev)
-
-    def _milestone_schedule(self, n: int, overrides: dict[str, Any]
-                            ) -> Callable[[int], float] | None:
-        """``lr_lambda`` of :attr:`lr_milestones` for ``n`` training samples (None if none)."""
-        milestones = sorted(int(m) for m in self.lr_milestones)
-        if not milestones:
-            return None
-        if any(m < 1 for m in milestones):
-            raise ValueError(f"lr_milestones: expected epochs >= 1, found {milestones}")
-        if overrides.get("n_steps", self.n_steps) is not None:
-            raise ValueError("lr_milestones: expected epoch mode (n_steps=None), found "
-                             f"n_steps={overrides.get('n_steps', self.n_steps)}")
-        per_epoch = math.ceil(n / int(overrides.get("batch_size", self.batch_size)))
-
-        def factor(step: int) -> float:
-            epoch = step // per_epoch + 1  # 1-based epoch of the next optimizer step
-            return 0.1 ** sum(m <= epoch for m in milestones)
-
-        return factor
 
     @torch.no_grad()
     def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,

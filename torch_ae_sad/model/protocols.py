@@ -200,7 +200,11 @@ def _registry() -> dict[str, Protocol]:
              "hard-code Deep SVDD's constants, computed on the whole training class",),
             "a GPU job (CIFAR-10 must be placed by hand: no download here)"),
     ]
-    presets.append(Protocol(
+    return {p.name: p for p in (*presets, _toll_arrhythmia(), _deep_sad_mnist())}
+
+
+def _toll_arrhythmia() -> Protocol:
+    return Protocol(
         name="toll_arrhythmia", title="TOLL, Arrhythmia (ODDS), authors' MLP, F1 at the top "
         "14.6 %", kind="tabular", common={"scaling": "raw"},
         scenarios=[{"selection": s, "train_fraction": 0.6, "val_fraction": 0.2,
@@ -229,10 +233,13 @@ def _registry() -> dict[str, Protocol]:
                     "the authors reset np.random.seed(42) for every seed (the same batches for "
                     "all seeds); here the batches follow the seed"),
         expected="~17 s per run on one CPU thread (2000 steps of batch 100; measured)",
-        extra={"flag_fraction": 0.146, "split_seed": 0, "file": "odds/arrhythmia.mat"}))
+        extra={"flag_fraction": 0.146, "split_seed": 0, "file": "odds/arrhythmia.mat"})
+
+
+def _deep_sad_mnist() -> Protocol:
     from torch_ae_sad.model import deep_sad_trainer
 
-    presets.append(Protocol(
+    return Protocol(
         name="deep_sad_mnist", title="Deep SAD, MNIST, one known anomaly class (Ruff et al.)",
         kind="images", common={"dataset": "mnist", "scaling": "unit"},
         scenarios=[{**s, "val_fraction": 0.0, "selection": LAST}
@@ -254,8 +261,7 @@ def _registry() -> dict[str, Protocol]:
         deviations=("the draws of the labelled and polluting anomalies come from the package's "
                     "split (numpy default_rng(seed)), not the authors' sampling code",),
         expected="150 + 150 epochs of LeNet per run, 360 scenarios x 10 seeds: a GPU job "
-                 "(benchmarks/bench_deep_sad_protocol.py runs a CPU-sized version)"))
-    return {p.name: p for p in presets}
+                 "(benchmarks/bench_deep_sad_protocol.py runs a CPU-sized version)")
 
 
 PROTOCOLS: dict[str, Protocol] = _registry()
@@ -429,13 +435,13 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
-def _seeds_from(rest: list[str], default: Sequence[int]) -> list[int]:
+def _runner_flags(rest: list[str], default_seeds: Sequence[int]) -> tuple[list[int], str | None]:
+    """``--seeds`` and ``--device`` among the runner flags (tabular presets run without it)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--quick", action="store_true")
     a, _ = p.parse_known_args(rest)
-    return list(a.seeds) if a.seeds is not None else list(default)
+    return (list(a.seeds) if a.seeds is not None else list(default_seeds)), a.device
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -457,8 +463,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                              "nothing is downloaded)")
         if not args.data.is_file():
             raise SystemExit(f"--data: expected a data file, found no file at {args.data}")
-        device = _device_from(rest)
-        seeds = _seeds_from(rest, protocol.seeds)
+        seeds, device = _runner_flags(rest, protocol.seeds)
         rows = run_tabular(protocol, data=args.data, seeds=seeds, selections=selections,
                            n_steps=args.steps, device=device)
         summary = _tabular_summary(rows, protocol)
@@ -483,12 +488,6 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
               f"({row['runs']} runs; published {pub})")
     _write_summary(args.summary, protocol, summary, [])
     return summary
-
-
-def _device_from(rest: list[str]) -> str | None:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--device", default=None)
-    return p.parse_known_args(rest)[0].device
 
 
 def _tabular_summary(rows: list[dict[str, Any]], protocol: Protocol) -> list[dict[str, Any]]:

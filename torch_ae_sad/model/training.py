@@ -88,9 +88,33 @@ def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
         return
     for _ in range(epochs or 0):
         chunks = list(torch.randperm(n, generator=generator, device=device).split(batch_size))
-        if merge_single and len(chunks) > 1 and len(chunks[-1]) == 1:
+        if len(chunks) > epoch_steps(n, batch_size, merge_single):
             chunks[-2:] = [torch.cat(chunks[-2:])]
         yield from chunks
+
+
+def epoch_steps(n: int, batch_size: int, merge_single: bool = False) -> int:
+    """Steps of one epoch of :func:`_batches` (one fewer when a single last sample merges)."""
+    steps = math.ceil(n / batch_size)
+    return steps - 1 if merge_single and n > batch_size and n % batch_size == 1 else steps
+
+
+def milestone_factor(milestones: Iterable[int], steps_per_epoch: int
+                     ) -> Callable[[int], float]:
+    """``lr_lambda`` dividing the learning rate by 10 from each milestone epoch (1-based) on.
+
+    As Deep SAD's authors' ``MultiStepLR`` stepped at the start of every epoch
+    (``--lr_milestone 50``: epochs 1-49 at ``lr``, from epoch 50 on at ``lr / 10``).
+    """
+    marks = sorted(int(m) for m in milestones)
+    if any(m < 1 for m in marks):
+        raise ValueError(f"lr_milestones: expected epochs >= 1, found {marks}")
+
+    def factor(step: int) -> float:
+        epoch = step // steps_per_epoch + 1  # 1-based epoch of the next optimizer step
+        return 0.1 ** sum(m <= epoch for m in marks)
+
+    return factor
 
 
 def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
@@ -103,6 +127,7 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
                  val_metric: str = "auc",
                  optimizer_kwargs: dict[str, Any] | None = None,
                  lr_lambda: Callable[[int], float] | None = None,
+                 lr_milestones: Iterable[int] = (),
                  verbose: int = 1, desc: str = "train") -> dict[str, Any]:
     """Train ``module`` by minimising the batch mean of ``loss_fn``.
 
@@ -151,6 +176,9 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     lr_lambda : callable, optional
         ``lr_lambda(step)`` -> factor of ``lr`` after ``step`` optimizer steps (a
         :class:`~torch.optim.lr_scheduler.LambdaLR` schedule, e.g. step decay).
+    lr_milestones : iterable of int
+        Epochs from which ``lr`` is divided by 10 each (:func:`milestone_factor`; epoch mode
+        only, not with ``lr_lambda``).
     verbose : int
         0 silent, 1 a progress bar over steps.
     desc : str
@@ -180,10 +208,15 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     if val_metric not in VAL_METRICS:
         raise ValueError(f"val_metric: expected one of {VAL_METRICS}, found {val_metric!r}")
     device = X.device
-    steps_per_epoch = math.ceil(n / batch_size)
+    # batch norm cannot train on one sample: an epoch's last single sample joins the batch
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-    if has_bn and n > batch_size and n % batch_size == 1:
-        steps_per_epoch -= 1  # the last sample joins the batch before it (see _batches)
+    steps_per_epoch = epoch_steps(n, batch_size, merge_single=has_bn)
+    lr_milestones = list(lr_milestones)
+    if lr_milestones:
+        if n_steps is not None or lr_lambda is not None:
+            raise ValueError(f"lr_milestones: expected epoch mode without lr_lambda, found "
+                             f"n_steps={n_steps}, lr_lambda={lr_lambda}")
+        lr_lambda = milestone_factor(lr_milestones, steps_per_epoch)
     total = n_steps if n_steps is not None else epochs * steps_per_epoch
     period = eval_every or steps_per_epoch
     has_val = X_val is not None and y_val is not None and len(X_val) > 0
@@ -230,13 +263,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         history["train_loss"].append(train_loss)
         value = -train_loss
         if has_val:
-            val_loss = evaluate_loss(module, loss_fn, X_val_n, y_val_n) \
-                if len(X_val_n) else math.nan
-            history["val_loss"].append(val_loss)
-            value = -val_loss
-            if use_auc:
-                value = _val_metric(module, score_fn, X_val, y_val, val_metric)
-                history[f"val_{val_metric}"].append(value)
+            value = _evaluate(module, loss_fn, score_fn, (X_val_n, y_val_n),
+                              (X_val, y_val) if use_auc else None, val_metric, history)
         history["seconds"].append(time.perf_counter() - t0)
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{train_loss:.4g}")
@@ -258,6 +286,24 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
         module.load_state_dict(best_state)
     module.eval()
     return history
+
+
+def _evaluate(module: nn.Module, loss_fn: LossFn, score_fn: ScoreFn | None,
+              normals: tuple[torch.Tensor, torch.Tensor],
+              labelled: tuple[torch.Tensor, torch.Tensor] | None, metric: str,
+              history: dict[str, Any]) -> float:
+    """One validation: record the normals' loss (and ``metric`` on ``labelled``); the criterion.
+
+    The criterion (higher is better) is ``metric`` when ``labelled`` is given, else minus the
+    normals' mean loss.
+    """
+    val_loss = evaluate_loss(module, loss_fn, *normals) if len(normals[0]) else math.nan
+    history["val_loss"].append(val_loss)
+    if labelled is None or score_fn is None:
+        return -val_loss
+    value = _val_metric(module, score_fn, *labelled, metric)
+    history[f"val_{metric}"].append(value)
+    return value
 
 
 @torch.no_grad()

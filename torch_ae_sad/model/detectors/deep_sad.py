@@ -185,7 +185,7 @@ class DeepSAD(TorchDetector):
             self.pretrain_history_ = self._train(
                 ae, _reconstruction_loss, X, y, epochs=int(self.pretrain_epochs), n_steps=None,
                 lr=self.pretrain_lr, weight_decay=self.pretrain_weight_decay, score_fn=None,
-                eval_every=None, select="last", patience=None, lr_lambda=None,
+                eval_every=None, select="last", patience=None, lr_milestones=(),
                 generator=make_generator(seed + 1, self.device_), desc="DeepSAD pretrain")
         self.c_ = self._center(ae.encoder, torch.as_tensor(X, device=self.device_))
         self._phi = ae.encoder
