@@ -1,26 +1,31 @@
 """Analysis scripts: every plot and table from synthetic records written by save_record."""
 
 import json
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from torch_ae_sad.model.analysis import (
     SCRIPTS,
-    _common,
     auroc_by_sampler,
     confusion,
     curves,
     loss_curves,
     pareto,
+    plotting,
+    report,
     score_histograms,
+    studies,
     tables,
     time_reduction,
 )
 from torch_ae_sad.model.analysis import (
     all as all_script,
 )
-from torch_ae_sad.model.analysis._common import load
+from torch_ae_sad.model.analysis.data import load
 from torch_ae_sad.model.experiment import SCHEMA, make_spec, run_id, save_record
 from torch_ae_sad.model.metrics import evaluate
 
@@ -73,7 +78,7 @@ def records(tmp_path):
 @pytest.fixture()
 def small(tmp_path, monkeypatch):
     """One scenario x three samplers x two seeds, figures as PNG only (fast)."""
-    monkeypatch.setattr(_common, "FORMATS", ("png",))
+    monkeypatch.setattr(plotting, "FORMATS", ("png",))
     return write_records(tmp_path / "records", SCENARIOS[:1])
 
 
@@ -196,7 +201,7 @@ def test_unknown_schema_and_missing_scores(small, tmp_path, capsys):
     out = tmp_path / "figs"
     assert all_script.main([str(records), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "no 'schema' field" in err and "schema 99 is unknown" in err
+    assert "no 'schema' field" in err and "schema 99; this version reads schema 1" in err
     assert "garbage.json" in err
     assert "scores file" in err and "is missing" in err
     assert "curves: nothing drawn" in err and "score_histograms: nothing drawn" in err
@@ -207,7 +212,7 @@ def test_unknown_schema_and_missing_scores(small, tmp_path, capsys):
 
 
 def test_records_without_history_or_scores_files(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(_common, "FORMATS", ("png",))
+    monkeypatch.setattr(plotting, "FORMATS", ("png",))
     folder = tmp_path / "records"
     for sampler in SAMPLERS:
         rec, _ = make_record([0], sampler, 0, history=False)
@@ -217,3 +222,91 @@ def test_records_without_history_or_scores_files(tmp_path, capsys, monkeypatch):
     assert curves.main([str(folder), "--out", str(tmp_path / "o")]) == 1
     assert "names no scores file" in capsys.readouterr().err
     assert all_script.main([str(folder), "--out", str(tmp_path / "o")]) == 0
+
+
+# ----------------------------------------------------------------------------- report
+LATEX = Path(__file__).resolve().parents[1] / "latex"
+INCLUDE = re.compile(r"\\gen(?:image|figure|table)(?:\[[^\]]*\])?\{([^}#]+)\}")
+
+
+def latex_includes():
+    """Every generated path the thesis and the slides include."""
+    sources = [*(LATEX / "thesys").rglob("*.tex"), LATEX / "presentation" / "main.tex"]
+    return {m for path in sources for m in INCLUDE.findall(path.read_text())}
+
+
+def test_report_on_the_main_jobs_folder_fills_the_sampler_section(tmp_path, monkeypatch,
+                                                                  capsys):
+    """A sampler grid in json_metrics/staged (the main job's output) fills the sampler study."""
+    monkeypatch.setattr(plotting, "FORMATS", ("png",))
+    records = write_records(tmp_path / "json_metrics" / "staged")
+    gen = tmp_path / "generated"
+    assert report.main([str(records), "--out", str(gen), "--no-dynamics"]) == 0
+    out = capsys.readouterr().out
+    assert f"{records}: feeds samplers (12 of 12 records)" in out
+    wanted = sorted(p for p in latex_includes() if p.startswith("samplers/"))
+    assert len(wanted) == 11
+    for path in wanted:  # under the names the documents include
+        assert studies.generated(gen, *path.split("/", 1)) is not None, path
+    assert (gen / "samplers" / "example_curves.png").read_bytes().startswith(PNG)
+    assert not (gen / "staged").exists()
+    assert "  filled   samplers:" in out
+    for study in ("grid_search", "toll_beta", "noise", "activations"):
+        assert (f"  EMPTY    {study}: " in out and f"fill it with: python -m "
+                f"torch_ae_sad.model.report_trainer --out {records} --studies {study}" in out)
+    assert "EMPTY    toll_dynamics" in out and "without --no-dynamics" in out
+    assert report.main(["--status", "--out", str(gen)]) == 0
+    status = capsys.readouterr().out
+    assert "filled   samplers" in status and "--out RECORDS_DIR --studies noise" in status
+
+
+def test_report_detects_each_study_in_one_mixed_folder(tmp_path):
+    records = load(write_records(tmp_path / "records")).records
+    assert set(studies.detect(records)) == {"samplers"}
+    one_sampler = [r for r in records if r["spec"]["sampler"] == "none"]
+    assert studies.detect(one_sampler) == {}
+    noisy = [{**r, "spec": {**r["spec"], "noise_std": 0.1 * r["spec"]["seed"]}}
+             for r in one_sampler]
+    assert set(studies.detect(noisy)) == {"noise"}
+    grid = [{**r, "spec": {**r["spec"], "method_params": {"lr": 0.1 * k, "alpha": k}}}
+            for k, r in enumerate(one_sampler)]
+    assert set(studies.detect(grid)) == {"grid_search"}
+    one_param = [{**r, "spec": {**r["spec"], "method_params": {"lr": 0.1 * k}}}
+                 for k, r in enumerate(one_sampler)]
+    assert studies.detect(one_param) == {}  # a one-parameter sweep is no grid
+
+
+# ----------------------------------------------------------------------------- --out checks
+def test_out_that_is_a_file_is_one_clear_error(small, tmp_path, capsys):
+    out = tmp_path / "figures.png"
+    out.write_text("not a folder")
+    assert all_script.main([str(small), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (f"error: --out {out}: expected a folder, found a file "
+                                    "(give another --out DIR)")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert out.read_text() == "not a folder"
+    assert curves.main([str(small), "--out", str(out / "sub")]) == 2
+    assert f"cannot make this folder, {out} is a file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to read-only folders")
+def test_read_only_records_folder_for_the_default_out(small, capsys):
+    small.chmod(0o555)
+    try:
+        assert all_script.main([str(small)]) == 2
+    finally:
+        small.chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: --out {small / 'figures'}: cannot write there ({small} is not "
+                   "writable); give a writable --out DIR")
+    assert not (small / "figures").exists()
+
+
+def test_a_folder_named_after_a_study_feeds_it_first(tmp_path, capsys):
+    root = write_records(tmp_path / "staged", SCENARIOS[:1])  # a sampler grid ...
+    write_records(root / "samplers", SCENARIOS[1:])  # ... and report_trainer's sampler study
+    plan, problems = report.plan_studies(root)
+    assert list(plan) == ["samplers"] and plan["samplers"].folder == root / "samplers"
+    assert problems == [f"samplers: also fed by {root}, left out (drawn from "
+                        f"{root / 'samplers'})"]

@@ -8,13 +8,14 @@ import pytest
 from torch_ae_sad.dataset_loaders import add_test_noise, one_vs_all
 from torch_ae_sad.model import TOLL, AutoEncoder, DeepSAD, report_trainer
 from torch_ae_sad.model.analysis import (
-    _common,
+    data,
     latent_space,
+    plotting,
     reconstructions,
     report,
     toll_dynamics,
 )
-from torch_ae_sad.model.analysis._common import Skip, load
+from torch_ae_sad.model.analysis.data import Skip, load
 from torch_ae_sad.model.experiment import load_model, make_spec, run_grid, run_id, run_one
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +31,7 @@ def tiny_spec(**kw):
 
 @pytest.fixture()
 def png_only(monkeypatch):
-    monkeypatch.setattr(_common, "FORMATS", ("png",))
+    monkeypatch.setattr(plotting, "FORMATS", ("png",))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_saved_model_reproduces_the_recorded_scores(activation_runs):
     rec = records[0]
     assert (folder / rec["model_file"]).is_file()
     model = load_model(folder / rec["model_file"])
-    X_test, _ = _common.test_part(rec)
+    X_test, _ = data.test_part(rec)
     with np.load(folder / rec["scores_file"]) as npz:
         np.testing.assert_allclose(model.decision_function(X_test), npz["test_scores"],
                                    rtol=1e-5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from torch_ae_sad.model import TOLL
-from torch_ae_sad.model.analysis import _common, grid_ranking, noise_robustness, toll_beta
-from torch_ae_sad.model.analysis._common import load
+from torch_ae_sad.model.analysis import grid_ranking, noise_robustness, plotting, toll_beta
+from torch_ae_sad.model.analysis.data import load
 from torch_ae_sad.model.experiment import SCHEMA, make_spec, run_id, save_record
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -17,7 +17,7 @@ N_NORMAL, N_ANOMALOUS = 40, 10
 
 @pytest.fixture(autouse=True)
 def png_only(monkeypatch):
-    monkeypatch.setattr(_common, "FORMATS", ("png",))
+    monkeypatch.setattr(plotting, "FORMATS", ("png",))
 
 
 def standard(n, seed):

@@ -12,9 +12,14 @@ import numpy as np
 import pytest
 
 from torch_ae_sad import PROJECT_ROOT
-from torch_ae_sad.model import executors
-from torch_ae_sad.model.executors import group_key, order_by_group, run_specs
-from torch_ae_sad.model.experiment import clean_stale_tmp, expand_grid, load_records, run_id
+from torch_ae_sad.model.experiment import (
+    clean_stale_tmp,
+    executors,
+    expand_grid,
+    load_records,
+    run_id,
+)
+from torch_ae_sad.model.experiment.executors import group_key, order_by_group, run_specs
 
 SMALL = {"method": "AESAD", "hidden_dims": [16, 4], "epochs": 2, "batch_size": 64}
 DIGITS = {"dataset": "digits", "scenario": "one_vs_all", "normal_classes": [0], "labelled": 10}
@@ -87,7 +92,7 @@ def test_worker_crash_oom_and_errors_recorded_grid_goes_on(tmp_path, monkeypatch
 
 GRID_SCRIPT = """
 import json, sys
-from torch_ae_sad.model.executors import run_specs
+from torch_ae_sad.model.experiment.executors import run_specs
 
 if __name__ == "__main__":
     specs = json.loads(open(sys.argv[1]).read())

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from torch_ae_sad.model.experiment import (
+    SCHEMA,
     check_config_lists,
     expand_grid,
     load_records,
@@ -35,7 +36,7 @@ def test_spec_validation_names_the_entry():
         make_spec(DIGITS_OVA, dataset="svhn")
     with pytest.raises(ValueError, match=r"ratio: expected the fraction"):
         make_spec(DIGITS_OVA, sampler="random", sampler_params={"ratio": 2})
-    with pytest.raises(ValueError, match=r"one_vs_all expects one class"):
+    with pytest.raises(ValueError, match=r"one_vs_all takes exactly one normal class"):
         make_spec(DIGITS_OVA, normal_classes=[0, 1])
 
 
@@ -99,10 +100,19 @@ def test_same_seed_same_metrics():
 
 def test_corrupt_record_reported(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
-    (tmp_path / "other.json").write_text(json.dumps({"run_id": "x", "status": "ok"}))
+    (tmp_path / "old.json").write_text(json.dumps({"run_id": "x", "status": "ok"}))
+    (tmp_path / "nospec.json").write_text(json.dumps({"run_id": "y", "status": "ok",
+                                                       "schema": SCHEMA}))
+    (tmp_path / "good.json").write_text(json.dumps({"run_id": "z", "status": "failed",
+                                                     "schema": SCHEMA, "spec": DIGITS_OVA}))
     records, problems = load_records(tmp_path)
-    assert [r["run_id"] for r in records] == ["x"]
-    assert problems[0][0].name == "bad.json"
+    assert [r["run_id"] for r in records] == ["z"]
+    # the one reader upgrades the spec: keys added later get their defaults
+    assert records[0]["spec"]["noise_std"] == 0.0 and records[0]["spec"]["scaling"] == "unit"
+    reasons = {path.name: reason for path, reason in problems}
+    assert "JSONDecodeError" in reasons["bad.json"]
+    assert "no 'schema' field" in reasons["old.json"]
+    assert "'spec'" in reasons["nospec.json"]
 
 
 @pytest.mark.slow
@@ -160,7 +170,7 @@ def test_config_lists_name_the_bad_entry():
         check_config_lists(ok_a, ok_s, [SMALL, {"method": "TOLL", "betta": 1.0}])
     with pytest.raises(ValueError, match=r"MODEL_CONFIG entry 0 .*found 'GANomaly'"):
         check_config_lists(ok_a, ok_s, [{"method": "GANomaly"}])
-    with pytest.raises(ValueError, match=r"ANOMALY_CONFIG entry 0 .*one_vs_all expects one"):
+    with pytest.raises(ValueError, match=r"ANOMALY_CONFIG entry 0 .*one_vs_all takes exactly one"):
         check_config_lists([{**DIGITS_OVA, "normal_classes": [0, 1]}], ok_s, ok_m)
 
 

@@ -1,4 +1,5 @@
 import gzip
+import zlib
 
 import numpy as np
 import pytest
@@ -64,3 +65,28 @@ def test_embedded_mnist_loads_fast_enough_to_use():
     images = read_idx(PROJECT_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz")
     assert images.shape == (60000, 28, 28) and images.dtype == np.uint8
     assert 0 < images.mean() < 255
+
+
+def test_gzip_corrupted_mid_stream_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    path = write_idx(tmp_path / "flipped.idx.gz",
+                     rng.integers(0, 16, size=(50, 28, 28), dtype=np.uint8))
+    blob = bytearray(path.read_bytes())
+    mid = len(blob) // 2
+    blob[mid:mid + 8] = bytes(b ^ 0xFF for b in blob[mid:mid + 8])
+    path.write_bytes(bytes(blob))
+    with pytest.raises(IDXFormatError, match=r"flipped\.idx\.gz: expected a complete gzip"):
+        read_idx(path)
+
+
+def test_gzip_invalid_deflate_block_mid_stream_is_an_idx_error(tmp_path):
+    # a valid first half, then a deflate block of the reserved type 3: zlib.error mid-stream
+    payload = bytes([0, 0, 8, 1]) + np.array([4000], ">u4").tobytes() + bytes(range(250)) * 16
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    head = deflate.compress(payload[:2000]) + deflate.flush(zlib.Z_FULL_FLUSH)
+    gz_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    path = tmp_path / "badblock.idx.gz"
+    path.write_bytes(gz_header + head + b"\x07" + bytes(64))
+    with pytest.raises(IDXFormatError, match=r"badblock\.idx\.gz: .*invalid block type") as err:
+        read_idx(path)
+    assert isinstance(err.value.__cause__, zlib.error)

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,61 @@ def test_missing_latexmk_says_how_to_install(tmp_path: Path) -> None:
     result = run_build(LATEX, str(tmp_path), env=env)
     assert result.returncode != 0
     assert "./install_requirements.sh --latex" in result.stderr
+
+
+# ----------------------------------------------------------------------------- sections
+INCLUDE = re.compile(r"\\gen(?:image|figure|table)(?:\[[^\]]*\])?\{([^}#]+)\}")
+
+
+def latex_includes() -> set[str]:
+    """Every generated path the thesis and the slides include."""
+    sources = [*(LATEX / "thesys").rglob("*.tex"), LATEX / "presentation" / "main.tex"]
+    return {m for path in sources for m in INCLUDE.findall(path.read_text())}
+
+
+def test_sections_list_every_generated_file_the_documents_include() -> None:
+    studies = pytest.importorskip("torch_ae_sad.model.analysis.studies")
+    report_trainer = pytest.importorskip("torch_ae_sad.model.report_trainer")
+    listed = {f"{study}/{name}" for study, section in studies.SECTIONS.items()
+              for name in section.files}
+    assert listed == latex_includes()
+    # every study with records is one of report_trainer's, and each can be detected
+    assert set(studies.SECTIONS) - set(studies.NO_RECORDS) == set(report_trainer.STUDIES)
+    assert set(studies.DETECTORS) == set(report_trainer.STUDIES)
+
+
+def fake_latexmk(tmp_path: Path) -> dict[str, str]:
+    """An environment whose latexmk does nothing, and whose report runs this interpreter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "latexmk").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "latexmk").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+def test_build_from_the_main_jobs_records_lists_the_empty_sections(tmp_path: Path) -> None:
+    """latex/build.sh on a sampler grid (the main job's folder) fills the sampler section."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_analysis import SCENARIOS, write_records
+
+    latex = copy_latex(tmp_path)
+    records = write_records(tmp_path / "json_metrics" / "staged", SCENARIOS[:1])
+    env = fake_latexmk(tmp_path)
+    result = run_build(latex, str(records), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    generated = latex / "generated"
+    for path in sorted(p for p in latex_includes() if p.startswith("samplers/")):
+        found = [generated / path] if path.endswith(".tex") else \
+            [generated / f"{path}.pdf", generated / f"{path}.png"]
+        assert all(p.is_file() for p in found), path
+    assert (generated / "toll_dynamics" / "toll_dynamics.pdf").is_file()
+    assert "  filled   samplers:" in result.stdout
+    for study in ("grid_search", "toll_beta", "noise", "activations"):
+        assert f"EMPTY    {study}: " in result.stdout
+        assert (f"python -m torch_ae_sad.model.report_trainer --out {records} --studies "
+                f"{study}") in result.stdout
+    # without RECORDS_DIR: the sections of what generated/ holds
+    again = run_build(latex, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "  filled   samplers:" in again.stdout and "EMPTY    noise" in again.stdout

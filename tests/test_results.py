@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from torch_ae_sad.model.executors import run_specs
 from torch_ae_sad.model.experiment import expand_grid
+from torch_ae_sad.model.experiment.executors import run_specs
 from torch_ae_sad.model.results import main, summarize
 
 SMALL = {"hidden_dims": [16, 4], "epochs": 2, "batch_size": 64}

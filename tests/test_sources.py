@@ -10,9 +10,10 @@ from torch_ae_sad.dataset_loaders import (
     DatasetNotFoundError,
     load_dataset,
     load_tabular,
+    load_train_labels,
     write_idx,
 )
-from torch_ae_sad.dataset_loaders.sources import SYSTEM_DIRS
+from torch_ae_sad.dataset_loaders.sources import SYSTEM_DIRS, sha256_of, verify_file
 
 
 def test_idx_dataset_from_root(idx_folder, tiny_data):
@@ -44,8 +45,10 @@ def test_missing_folder_says_where_and_how(tmp_path, monkeypatch):
 
 
 def test_unknown_dataset_lists_known():
-    with pytest.raises(ValueError, match=r"unknown dataset 'svhn'.*cifar10.*mnist"):
+    with pytest.raises(ValueError, match=r"^dataset: unknown dataset 'svhn'.*cifar10.*mnist"):
         load_dataset("svhn")
+    with pytest.raises(ValueError, match=r"^dataset: unknown dataset \['mnist'\]"):
+        load_train_labels(["mnist"])
 
 
 def test_cifar10_pickles(tmp_path):
@@ -109,3 +112,98 @@ def test_fashion_mnist_if_installed():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     assert np.bincount(y_tr).tolist() == [6000] * 10
     assert np.bincount(y_te).tolist() == [1000] * 10
+
+
+def test_train_labels_alone_from_the_folder_load_dataset_uses(idx_folder, tiny_data):
+    labels = load_train_labels("mnist", root=idx_folder)
+    np.testing.assert_array_equal(labels, tiny_data[1])
+    assert labels.dtype == np.int64 and not labels.flags.writeable
+    assert load_train_labels("mnist", root=idx_folder) is labels  # cached
+    # the images are not read: a broken images file does not matter to the labels
+    broken = idx_folder / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:30])
+    np.testing.assert_array_equal(load_train_labels("fashion_mnist", root=idx_folder),
+                                  tiny_data[1])
+
+
+def test_train_labels_of_a_folder_without_the_files(tmp_path, monkeypatch):
+    monkeypatch.setitem(SYSTEM_DIRS, "fashion_mnist", [])
+    monkeypatch.setattr("torch_ae_sad.dataset_loaders.sources.PROJECT_ROOT", tmp_path)
+    monkeypatch.delenv("TORCH_AE_SAD_DATA", raising=False)
+    with pytest.raises(DatasetNotFoundError, match="fashion_mnist"):
+        load_train_labels("fashion_mnist", root=tmp_path / "empty")
+
+
+def test_verify_names_a_corrupted_gzip_file(idx_folder):
+    path = idx_folder / "train-labels-idx1-ubyte.gz"
+    blob = bytearray(path.read_bytes())
+    blob[12:20] = bytes(b ^ 0xFF for b in blob[12:20])
+    path.write_bytes(bytes(blob))
+    with pytest.raises(OSError, match=r"train-labels-idx1-ubyte\.gz: expected a complete gzip"):
+        sha256_of(path)
+    with pytest.raises(ChecksumError, match=r"train-labels-idx1-ubyte\.gz: expected sha256 "
+                                            r"abc, found a broken gzip stream"):
+        verify_file(path, "abc")
+
+
+def _cifar_folder(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}, fh)
+    return folder
+
+
+@pytest.mark.parametrize("content, match", [
+    (pickle.dumps({b"data": 1})[:-5], r"data_batch_3: expected a CIFAR-10 python pickle, found "
+                                      r"unreadable content"),
+    (b"not a pickle at all", r"data_batch_3: expected a CIFAR-10 python pickle"),
+    (pickle.dumps([1, 2]), r"data_batch_3: expected a CIFAR-10 batch dict, found a pickled list"),
+    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": ["a", "b"]}),
+     r"data_batch_3: expected uint8 data and int labels"),
+    (pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}),
+     r"data_batch_3: expected data of shape \(n, 3072\)"),
+])
+def test_cifar10_broken_batch_names_the_file(tmp_path, content, match):
+    folder = _cifar_folder(tmp_path)
+    (folder / "data_batch_3").write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        load_dataset("cifar10", root=tmp_path)
+
+
+@pytest.mark.parametrize("name, content, kw, match", [
+    ("words.csv", "a,b,label\n1,2,0\n1,x,1\n", {},
+     r"words\.csv: expected numbers in every data row"),
+    ("ragged.csv", "1,2,0\n1,2\n", {}, r"ragged\.csv: expected rows of equal length, found "
+                                       r"lengths \[2, 3\]"),
+    ("header.csv", "a,b,label\n", {}, r"header\.csv: expected data rows after the header"),
+    ("index.csv", "1,2,0\n", {"label_column": 5}, r"index\.csv: expected a label column index "
+                                                   r"below 3, found 5"),
+    ("binary.csv", b"\xff\xfe\x00\x81\x9c", {}, r"binary\.csv: expected"),
+    ("broken.npz", b"PK\x03\x04 not really a zip", {}, r"broken\.npz: expected an \.npz archive"),
+    ("pickled.npz", None, {}, r"pickled\.npz: expected an \.npz archive"),
+    ("single.npz", None, {}, r"single\.npz: expected an \.npz archive .*single \.npy array"),
+    ("broken.mat", b"MATLAB 5.0 MAT-file" + bytes(200), {}, r"broken\.mat: expected"),
+])
+def test_tabular_read_errors_name_the_file(tmp_path, name, content, kw, match):
+    path = tmp_path / name
+    if name == "pickled.npz":
+        np.savez(path, X=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    elif name == "single.npz":
+        with open(path, "wb") as fh:
+            np.save(fh, np.zeros(3))
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        load_tabular(path, **kw)
+
+
+def test_tabular_csv_skips_blank_lines_and_takes_negative_index(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("1,2,0\n\n3,4,1\n\n")
+    X, y = load_tabular(path, label_column=-1)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(y, [0, 1])

@@ -7,6 +7,7 @@ number of dimensions), ``NN`` big-endian 32-bit sizes, then the elements in C or
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError, zlib.error) as exc:
             raise IDXFormatError(f"{path}: expected a complete gzip stream, found a broken one "
                                  f"({exc})") from exc
     return path.read_bytes()

@@ -17,6 +17,8 @@ import gzip
 import hashlib
 import os
 import pickle
+import zipfile
+import zlib
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -78,21 +80,35 @@ class ChecksumError(ValueError):
 
 
 def sha256_of(path: str | Path, *, decompress: bool = True) -> str:
-    """Return the sha256 of a file's content (of the decompressed content for gzip files)."""
+    """Return the sha256 of a file's content (of the decompressed content for gzip files).
+
+    Raises
+    ------
+    gzip.BadGzipFile
+        An ``OSError`` naming ``path`` when its gzip stream is broken (truncated or corrupted).
+    """
     path = Path(path)
     digest = hashlib.sha256()
     with open(path, "rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
     opener: Callable = gzip.open if (gz and decompress) else open
-    with opener(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with opener(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise gzip.BadGzipFile(f"{path}: expected a complete gzip stream, found a broken one "
+                               f"({exc})") from exc
     return digest.hexdigest()
 
 
 def verify_file(path: str | Path, expected: str) -> None:
     """Raise :class:`ChecksumError` if the sha256 of ``path``'s content is not ``expected``."""
-    found = sha256_of(path)
+    try:
+        found = sha256_of(path)
+    except gzip.BadGzipFile as exc:
+        raise ChecksumError(f"{path}: expected sha256 {expected}, found a broken gzip stream "
+                            f"({exc.__cause__ or exc})") from exc
     if found != expected:
         raise ChecksumError(f"{path}: expected sha256 {expected}, found {found}")
 
@@ -123,15 +139,31 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_idx_dataset(name: str, root: str | Path | None, verify: bool) -> tuple[np.ndarray, ...]:
+def _idx_paths(name: str, root: str | Path | None) -> dict[str, Path]:
+    """The four IDX files of ``name`` in the first searched folder that holds them all."""
     dirs = candidate_dirs(name, root)
     for folder in dirs:
         paths = {k: _find_idx(folder, stem) for k, stem in IDX_FILES.items()}
         if all(paths.values()):
-            break
-    else:
-        raise _not_found(name, dirs, "the four IDX files " + ", ".join(
-            f"{s}[.gz]" for s in IDX_FILES.values()))
+            return paths  # type: ignore[return-value]
+    raise _not_found(name, dirs, "the four IDX files " + ", ".join(
+        f"{s}[.gz]" for s in IDX_FILES.values()))
+
+
+def _read_idx_labels(path: Path) -> np.ndarray:
+    labels = read_idx(path)
+    if labels.ndim != 1:
+        raise ValueError(f"{path}: expected (n,) labels, found shape {labels.shape}")
+    return labels.astype(np.int64)
+
+
+def _load_idx_labels(name: str, root: str | Path | None) -> np.ndarray:
+    """The training labels of IDX dataset ``name``, read from the folder ``load_dataset`` uses."""
+    return _read_idx_labels(_idx_paths(name, root)["train_labels"])
+
+
+def _load_idx_dataset(name: str, root: str | Path | None, verify: bool) -> tuple[np.ndarray, ...]:
+    paths = _idx_paths(name, root)
     if verify:
         for key, path in paths.items():
             verify_file(path, KNOWN_SHA256[name][IDX_FILES[key]])
@@ -150,17 +182,28 @@ def _load_idx_dataset(name: str, root: str | Path | None, verify: bool) -> tuple
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(path, "rb") as fh:
-        batch = pickle.load(fh, encoding="bytes")  # noqa: S301 - the official format is pickle
+        try:
+            batch = pickle.load(fh, encoding="bytes")  # noqa: S301 - the official format
+        except Exception as exc:  # a broken pickle raises almost anything
+            raise ValueError(f"{path}: expected a CIFAR-10 python pickle, found unreadable "
+                             f"content ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a CIFAR-10 batch dict, found a pickled "
+                         f"{type(batch).__name__}")
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:
         raise ValueError(f"{path}: expected a CIFAR-10 batch dict with 'data' and 'labels', "
                          f"found keys {sorted(map(str, batch))}")
-    data = np.asarray(data, dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+    try:
+        data, labels = np.asarray(data, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: expected uint8 data and int labels, found unconvertible "
+                         f"values ({exc})") from exc
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(data) != len(labels):
         raise ValueError(f"{path}: expected data of shape (n, 3072) and n labels, found "
-                         f"{data.shape} and {len(labels)} labels")
-    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+                         f"{data.shape} and labels of shape {labels.shape}")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def _load_cifar10(root: str | Path | None) -> tuple[np.ndarray, ...]:
@@ -197,10 +240,19 @@ DATASETS: dict[str, Callable[[str | Path | None, bool], tuple[np.ndarray, ...]]]
 }
 
 
+#: Dataset name -> reader of the training labels alone, taking ``root``; a dataset without
+#: one has its labels taken from its full loader (:func:`load_train_labels`).
+TRAIN_LABELS: dict[str, Callable[[str | Path | None], np.ndarray]] = {
+    "mnist": lambda root: _load_idx_labels("mnist", root),
+    "fashion_mnist": lambda root: _load_idx_labels("fashion_mnist", root),
+}
+
+
 def check_dataset_name(name: str) -> str:
     """Return ``name`` if it is a known dataset, else raise a ValueError listing them."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"dataset: unknown dataset {name!r}; expected one of "
+                         f"{sorted(DATASETS)}")
     return name
 
 
@@ -237,9 +289,47 @@ def _load_cached(name: str, root: str | None, verify: bool) -> tuple[np.ndarray,
     return arrays
 
 
+def load_train_labels(name: str, root: str | Path | None = None) -> np.ndarray:
+    """Load a dataset's training labels, reading as little as its format allows.
+
+    MNIST and Fashion-MNIST read their training labels file alone (from the folder
+    :func:`load_dataset` would use); other datasets are loaded whole by :func:`load_dataset`
+    (and stay in its cache for the split built next).
+
+    Parameters
+    ----------
+    name : str
+        The dataset (see :func:`load_dataset`).
+    root : str or Path, optional
+        A folder to look in first.
+
+    Returns
+    -------
+    np.ndarray
+        ``int64`` labels, read-only, cached per ``(name, root)``.
+    """
+    check_dataset_name(name)
+    root_key = None if root is None else str(Path(root).resolve())
+    return _labels_cached(name, root_key)
+
+
+@lru_cache(maxsize=8)
+def _labels_cached(name: str, root: str | None) -> np.ndarray:
+    reader = TRAIN_LABELS.get(name)
+    labels = reader(root) if reader is not None else _load_cached(name, root, False)[1]
+    labels = np.asarray(labels, dtype=np.int64)
+    labels.setflags(write=False)
+    return labels
+
+
 def _read_csv(path: Path, label_column: str | int | None) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: expected a text CSV file, found unreadable content "
+                         f"({exc})") from exc
+    rows = [r for r in rows if r]  # blank lines
     if not rows:
         raise ValueError(f"{path}: expected a CSV file with rows, found an empty file")
     header = None
@@ -247,11 +337,24 @@ def _read_csv(path: Path, label_column: str | int | None) -> tuple[np.ndarray, n
         [float(v) for v in rows[0]]
     except ValueError:
         header, rows = rows[0], rows[1:]
-    table = np.asarray(rows, dtype=np.float64)
+    if not rows:
+        raise ValueError(f"{path}: expected data rows after the header, found none")
+    widths = sorted({len(r) for r in rows})
+    if len(widths) > 1:
+        odd = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
+        raise ValueError(f"{path}: expected rows of equal length, found lengths {widths} "
+                         f"(data row {odd + 1} differs from the first)")
+    try:
+        table = np.asarray(rows, dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: expected numbers in every data row, found {exc}") from exc
     if label_column is None:
         col = table.shape[1] - 1
     elif isinstance(label_column, int):
-        col = label_column
+        if not -table.shape[1] <= label_column < table.shape[1]:
+            raise ValueError(f"{path}: expected a label column index below "
+                             f"{table.shape[1]}, found {label_column}")
+        col = label_column % table.shape[1]
     else:
         if header is None or label_column not in header:
             raise ValueError(f"{path}: expected a label column {label_column!r}, found columns "
@@ -259,6 +362,24 @@ def _read_csv(path: Path, label_column: str | int | None) -> tuple[np.ndarray, n
         col = header.index(label_column)
     y = table[:, col]
     return np.delete(table, col, axis=1), y
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    broken = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except broken as exc:
+        raise ValueError(f"{path}: expected an .npz archive of arrays X and y, found "
+                         f"unreadable content ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: expected an .npz archive of arrays X and y, found a single "
+                         ".npy array")
+    with npz:
+        try:
+            return (npz["X"] if "X" in npz else None), (npz["y"] if "y" in npz else None)
+        except broken as exc:
+            raise ValueError(f"{path}: expected an .npz archive of arrays X and y, found "
+                             f"unreadable content ({type(exc).__name__}: {exc})") from exc
 
 
 def load_tabular(path: str | Path, *, label_column: str | int | None = None
@@ -290,19 +411,24 @@ def load_tabular(path: str | Path, *, label_column: str | int | None = None
         except NotImplementedError as exc:  # MATLAB v7.3 files are HDF5
             raise ValueError(f"{path}: a MATLAB v7.3 (HDF5) file; expected v5 .mat, convert it "
                              "to .npz with keys X and y") from exc
+        except Exception as exc:  # a broken .mat raises ValueError, TypeError, OSError, ...
+            raise ValueError(f"{path}: expected a MATLAB v5 .mat file, found unreadable "
+                             f"content ({type(exc).__name__}: {exc})") from exc
         X, y = mat.get("X"), mat.get("y")
     elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            X = npz["X"] if "X" in npz else None
-            y = npz["y"] if "y" in npz else None
+        X, y = _read_npz(path)
     elif suffix == ".csv":
         X, y = _read_csv(path, label_column)
     else:
         raise ValueError(f"{path}: expected a .mat, .npz or .csv file, found {suffix!r}")
     if X is None or y is None:
         raise ValueError(f"{path}: expected arrays 'X' and 'y'")
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y).ravel()
+    try:
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: expected numeric arrays X and y, found unconvertible values "
+                         f"({exc})") from exc
     if X.ndim != 2 or len(X) != len(y):
         raise ValueError(f"{path}: expected X of shape (n, d) and n labels, found {X.shape} and "
                          f"{y.shape}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from torch_ae_sad.dataset_loaders.sources import load_dataset
+from torch_ae_sad.dataset_loaders.sources import load_dataset, load_train_labels
 
 Data = str | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -104,94 +105,267 @@ def add_test_noise(split: Split, std: float, seed: int = 0) -> Split:
     return split.replace(X_test=X, meta={**split.meta, "test_noise_std": std})
 
 
+#: The split scenarios: the name of the builder that makes each.
+SCENARIOS = ("one_vs_all", "many_vs_many")
+
+
 def _resolve_data(data: Data) -> tuple[str, tuple[np.ndarray, ...]]:
     if isinstance(data, str):
         return data, load_dataset(data)
+    return "custom", _check_arrays(data)
+
+
+def _check_arrays(data: Any) -> tuple[np.ndarray, ...]:
+    """``data`` as four arrays after checking it is ``(X_train, y_train, X_test, y_test)``."""
     if not (isinstance(data, tuple | list) and len(data) == 4):
-        raise TypeError("data: expected a dataset name or a tuple (X_train, y_train, X_test, "
-                        f"y_test), found {type(data).__name__}")
+        raise ValueError("dataset: expected a dataset name or a tuple (X_train, y_train, "
+                         f"X_test, y_test), found {type(data).__name__}")
     arrays = tuple(np.asarray(a) for a in data)
     for x, y, part in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
         if len(x) != len(y):
-            raise ValueError(f"data: expected as many {part} labels as {part} samples, found "
-                             f"{len(y)} labels for {len(x)} samples")
-    return "custom", arrays
+            raise ValueError(f"dataset: expected as many {part} labels as {part} samples, "
+                             f"found {len(y)} labels for {len(x)} samples")
+    return arrays
 
 
-def _count(value: int | float, reference: int, name: str) -> int:
-    """Turn a count or a fraction ``f = n / (reference + n)`` into a count."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}: expected an int count or a float fraction, found {value!r}")
-    if isinstance(value, int | np.integer):
+def _train_labels(data: Data) -> np.ndarray:
+    """The training labels of ``data``; of a named dataset read alone (and cached) if possible."""
+    if isinstance(data, str):
+        return load_train_labels(data)
+    return _check_arrays(data)[1]
+
+
+def _check_count(value: Any, name: str) -> None:
+    """Raise a ValueError unless ``value`` is an int count >= 0 or a float fraction in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name}: expected an int count or a float fraction, found {value!r}")
+    if isinstance(value, Integral):
         if value < 0:
             raise ValueError(f"{name}: expected a count >= 0, found {value}")
-        return int(value)
+        return
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}: expected a fraction in [0, 1), found {value}")
+        hint = " (give an int for a count)" if value >= 1.0 and float(value).is_integer() else ""
+        raise ValueError(f"{name}: expected a fraction in [0, 1), found {value}{hint}")
+
+
+def _to_count(value: int | float, reference: int) -> int:
+    """A checked count as is, or a fraction ``f = n / (reference + n)`` as the count ``n``."""
+    if isinstance(value, Integral):
+        return int(value)
     return int(round(value * reference / (1.0 - value)))
 
 
-def _check_classes(normal: Sequence[int], anomaly: Sequence[int], known: Sequence[int] | None,
-                   available: np.ndarray) -> None:
-    if len(normal) == 0:
+def _count(value: int | float, reference: int, name: str) -> int:
+    """Check a count or a fraction ``f = n / (reference + n)`` and turn it into a count."""
+    _check_count(value, name)
+    return _to_count(value, reference)
+
+
+def _check_fraction(value: Any, name: str) -> None:
+    """Raise a ValueError unless ``value`` is a real number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name}: expected a float fraction in [0, 1), found {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a fraction in [0, 1), found {value}")
+
+
+def _class_list(value: Any, name: str) -> list[int]:
+    """``value`` as a sorted list of distinct ints (possibly empty: the caller decides)."""
+    if isinstance(value, np.ndarray):
+        ok = value.ndim == 1
+    else:
+        ok = isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    if not ok or any(isinstance(c, bool) or not isinstance(c, Integral) for c in value):
+        raise ValueError(f"{name}: expected a list of int classes, found {value!r}")
+    classes = [int(c) for c in value]
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{name}: expected distinct classes, found {repeated} more than once")
+    return sorted(classes)
+
+
+def _check_request(scenario: Any, normal: Any, anomaly: Any, known: Any, *, labelled: Any,
+                   pollution: Any, val_fraction: Any, val_labelled: Any
+                   ) -> tuple[list[int], list[int] | None, list[int] | None]:
+    """Check every rule of a split request that needs no data (those that do: :func:`_plan`).
+
+    Returns
+    -------
+    normal, anomaly, known : list of int, list of int or None, list of int or None
+        The class lists, sorted (``anomaly`` None: every class but the normal ones).
+    """
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:
+        raise ValueError(f"scenario: expected one of {SCENARIOS}, found {scenario!r}")
+    normal = _class_list(normal, "normal_classes")
+    anomaly = None if anomaly is None else _class_list(anomaly, "anomaly_classes")
+    known = None if known is None else _class_list(known, "known_classes")
+    if scenario == "one_vs_all":
+        if len(normal) != 1:
+            raise ValueError(f"normal_classes: one_vs_all takes exactly one normal class, found "
+                             f"{normal}")
+        if anomaly is not None:
+            raise ValueError("anomaly_classes: one_vs_all uses every other class as anomalous; "
+                             "give None, or use scenario many_vs_many for anomaly classes "
+                             f"{anomaly}")
+    elif anomaly is None:
+        raise ValueError("anomaly_classes: many_vs_many expects a non-empty list of classes, "
+                         "found None")
+    if not normal:
         raise ValueError("normal_classes: expected at least one class, found an empty list")
-    if len(anomaly) == 0:
+    if anomaly is not None and not anomaly:
         raise ValueError("anomaly_classes: expected at least one class, found an empty list")
-    overlap = sorted(set(normal) & set(anomaly))
+    overlap = sorted(set(normal) & set(anomaly or []))
     if overlap:
         raise ValueError(f"normal_classes and anomaly_classes: expected disjoint lists, found "
                          f"{overlap} in both")
-    avail = set(np.unique(available).tolist())
-    for name, classes in (("normal_classes", normal), ("anomaly_classes", anomaly),
+    if known is not None and not known:
+        raise ValueError("known_classes: expected None (all anomaly classes) or a non-empty "
+                         "list, found an empty list")
+    _check_fraction(val_fraction, "val_fraction")
+    _check_fraction(pollution, "pollution")
+    _check_count(labelled, "labelled")
+    _check_count(val_labelled, "val_labelled")
+    return normal, anomaly, known
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The classes and sample counts of a checked split request."""
+
+    normal: list[int]
+    anomaly: list[int]
+    known: list[int] | None
+    n_val: int
+    n_poll: int
+    n_lab: int
+    n_val_lab: int
+
+    @property
+    def source(self) -> list[int]:
+        """The classes labelled anomalies are drawn from."""
+        return self.known if self.known is not None else self.anomaly
+
+
+def _request(n: int, value: int | float, name: str) -> str:
+    """``n``, with the fraction it came from."""
+    return str(n) if isinstance(value, Integral) else f"{n} ({name}={value})"
+
+
+def _plan(y_train: np.ndarray, normal: list[int], anomaly: list[int] | None,
+          known: list[int] | None, *, labelled: int | float, pollution: float,
+          val_fraction: float, val_labelled: int | float) -> _Plan:
+    """Check a request that passed :func:`_check_request` against the training labels.
+
+    The classes must be among the dataset's, ``known`` a subset of the anomaly classes, and
+    the counts (which depend only on the labels, not on the seed) within what the data holds.
+    """
+    y = np.asarray(y_train)
+    avail = sorted(np.unique(y).tolist())
+    for name, classes in (("normal_classes", normal), ("anomaly_classes", anomaly or []),
                           ("known_classes", known or [])):
-        missing = sorted(set(classes) - avail)
+        missing = sorted(set(classes) - set(avail))
         if missing:
-            raise ValueError(f"{name}: expected classes among {sorted(avail)}, found {missing}")
+            raise ValueError(f"{name}: expected classes among {avail}, found {missing}")
+    if anomaly is None:
+        anomaly = [int(c) for c in avail if c not in normal]
+        if not anomaly:
+            raise ValueError(f"anomaly_classes: expected at least one class besides the normal "
+                             f"classes {normal} among the dataset's classes {avail}, found none")
     if known is not None:
-        if len(known) == 0:
-            raise ValueError("known_classes: expected None (all anomaly classes) or a non-empty "
-                             "list, found an empty list")
         extra = sorted(set(known) - set(anomaly))
         if extra:
-            raise ValueError(f"known_classes: expected a subset of anomaly_classes "
-                             f"{sorted(anomaly)}, found {extra}")
+            raise ValueError(f"known_classes: expected a subset of anomaly_classes {anomaly}, "
+                             f"found {extra}")
+    n_normal = int(np.isin(y, normal).sum())
+    n_val = int(round(val_fraction * n_normal))
+    n_train = n_normal - n_val
+    n_poll = _to_count(pollution, n_train)
+    n_lab = _to_count(labelled, n_train + n_poll)
+    n_val_lab = _to_count(val_labelled, n_val)
+    source = known if known is not None else anomaly
+    n_pool = int(np.isin(y, source).sum())
+    if n_lab + n_val_lab > n_pool:
+        lab = _request(n_lab, labelled, "labelled")
+        val_lab = _request(n_val_lab, val_labelled, "val_labelled")
+        if n_val_lab == 0:
+            raise ValueError(f"labelled: expected at most {n_pool} labelled anomalies from "
+                             f"classes {source}, found a request for {lab}")
+        if n_lab == 0:
+            raise ValueError(f"val_labelled: expected at most {n_pool} validation anomalies "
+                             f"from classes {source}, found a request for {val_lab}")
+        raise ValueError(f"labelled and val_labelled: expected at most {n_pool} labelled "
+                         f"anomalies (training + validation) from classes {source}, found a "
+                         f"request for {lab} + {val_lab}")
+    n_rest = int(np.isin(y, anomaly).sum()) - n_lab - n_val_lab
+    if n_poll > n_rest:
+        raise ValueError(f"pollution: expected at most {n_rest} unlabelled anomalies left in "
+                         f"classes {anomaly}, found a request for "
+                         f"{_request(n_poll, pollution, 'pollution')}")
+    return _Plan(normal=normal, anomaly=anomaly, known=known, n_val=n_val, n_poll=n_poll,
+                 n_lab=n_lab, n_val_lab=n_val_lab)
+
+
+def check_split_request(dataset: Data, scenario: str, normal_classes: Sequence[int],
+                        anomaly_classes: Sequence[int] | None, *, labelled: int | float,
+                        known_classes: Sequence[int] | None, pollution: float,
+                        val_fraction: float, val_labelled: int | float) -> None:
+    """Check a split request without building the split (for validating a grid up front).
+
+    Applies the very checks :func:`one_vs_all` and :func:`many_vs_many` apply, in the same
+    order, so this raises exactly when building the split would, with the same message
+    (whatever the seed: the counts do not depend on it). Only the training labels are read:
+    for the IDX datasets (MNIST, Fashion-MNIST) the labels file alone, cached per dataset.
+
+    Parameters
+    ----------
+    dataset : str or tuple
+        A dataset name for :func:`~torch_ae_sad.dataset_loaders.load_dataset` or
+        ``(X_train, y_train, X_test, y_test)``.
+    scenario : {"one_vs_all", "many_vs_many"}
+        ``one_vs_all`` takes one normal class and ``anomaly_classes=None`` (every other class
+        is anomalous); ``many_vs_many`` takes a list of anomaly classes.
+    normal_classes, anomaly_classes : list of int
+        Disjoint, non-empty lists of distinct classes of the dataset.
+    labelled, known_classes, pollution, val_fraction, val_labelled
+        As in :func:`one_vs_all`.
+
+    Raises
+    ------
+    ValueError
+        The message starts with the offending parameter's name and says what was expected and
+        what was found: a wrong type or range, an unknown scenario or dataset, classes that are
+        empty, repeated, overlapping, not in the dataset or not in ``anomaly_classes``, or more
+        labelled, validation or polluting anomalies than the classes hold.
+    DatasetNotFoundError
+        When a named dataset's files are not found (building the split would fail too).
+    """
+    normal, anomaly, known = _check_request(
+        scenario, normal_classes, anomaly_classes, known_classes, labelled=labelled,
+        pollution=pollution, val_fraction=val_fraction, val_labelled=val_labelled)
+    _plan(_train_labels(dataset), normal, anomaly, known, labelled=labelled,
+          pollution=pollution, val_fraction=val_fraction, val_labelled=val_labelled)
 
 
 def _build(data: Data, normal: Sequence[int], anomaly: Sequence[int] | None, scenario: str, *,
            labelled: int | float, known_classes: Sequence[int] | None, pollution: float,
            val_fraction: float, val_labelled: int | float, seed: int) -> Split:
+    # the checks of check_split_request, in its order: one place for each rule
+    normal, anomaly, known = _check_request(
+        scenario, normal, anomaly, known_classes, labelled=labelled, pollution=pollution,
+        val_fraction=val_fraction, val_labelled=val_labelled)
     name, (x_tr, y_tr, x_te, y_te) = _resolve_data(data)
-    normal = sorted(int(c) for c in normal)
-    if anomaly is None:
-        anomaly = sorted(set(np.unique(y_tr).tolist()) - set(normal))
-    anomaly = sorted(int(c) for c in anomaly)
-    known = None if known_classes is None else sorted(int(c) for c in known_classes)
-    _check_classes(normal, anomaly, known, y_tr)
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction: expected a fraction in [0, 1), found {val_fraction}")
-    if not 0.0 <= pollution < 1.0:
-        raise ValueError(f"pollution: expected a fraction in [0, 1), found {pollution}")
+    plan = _plan(y_tr, normal, anomaly, known, labelled=labelled, pollution=pollution,
+                 val_fraction=val_fraction, val_labelled=val_labelled)
+    anomaly = plan.anomaly
+    n_lab, n_val_lab, n_poll = plan.n_lab, plan.n_val_lab, plan.n_poll
 
     rng = np.random.default_rng(seed)
     normal_idx = rng.permutation(np.flatnonzero(np.isin(y_tr, normal)))
-    n_val = int(round(val_fraction * len(normal_idx)))
-    val_norm, train_norm = normal_idx[:n_val], normal_idx[n_val:]
-
-    source = known if known is not None else anomaly
-    pool = rng.permutation(np.flatnonzero(np.isin(y_tr, source)))
-    n_poll = _count(pollution, len(train_norm), "pollution")
-    n_lab = _count(labelled, len(train_norm) + n_poll, "labelled")
-    n_val_lab = _count(val_labelled, len(val_norm), "val_labelled")
-    if n_lab + n_val_lab > len(pool):
-        raise ValueError(f"labelled: expected at most {len(pool)} labelled anomalies (training "
-                         f"+ validation) from classes {source}, found a request for "
-                         f"{n_lab} + {n_val_lab}")
+    val_norm, train_norm = normal_idx[:plan.n_val], normal_idx[plan.n_val:]
+    pool = rng.permutation(np.flatnonzero(np.isin(y_tr, plan.source)))
     lab_idx, val_anom = pool[:n_lab], pool[n_lab:n_lab + n_val_lab]
     used = np.concatenate([lab_idx, val_anom])
     rest = np.setdiff1d(np.flatnonzero(np.isin(y_tr, anomaly)), used)
-    if n_poll > len(rest):
-        raise ValueError(f"pollution: expected at most {len(rest)} unlabelled anomalies left in "
-                         f"classes {anomaly}, found a request for {n_poll}")
     poll_idx = rng.choice(rest, size=n_poll, replace=False) if n_poll else rest[:0]
 
     train_idx = np.concatenate([train_norm, poll_idx, lab_idx])
@@ -253,6 +427,12 @@ def one_vs_all(data: Data, normal_class: int, *, labelled: int | float = 60,
     Returns
     -------
     Split
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter first, on a request :func:`check_split_request` rejects (the same
+        checks, in the same order, so a grid can check its requests before building any).
     """
     return _build(data, [normal_class], None, "one_vs_all", labelled=labelled,
                   known_classes=known_classes, pollution=pollution, val_fraction=val_fraction,
@@ -271,6 +451,11 @@ def many_vs_many(data: Data, normal_classes: Sequence[int], anomaly_classes: Seq
     Returns
     -------
     Split
+
+    Raises
+    ------
+    ValueError
+        On a request :func:`check_split_request` rejects, with the same message.
     """
     return _build(data, normal_classes, anomaly_classes, "many_vs_many", labelled=labelled,
                   known_classes=known_classes, pollution=pollution, val_fraction=val_fraction,

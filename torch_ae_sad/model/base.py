@@ -12,8 +12,10 @@ divided by 255.
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,7 +25,18 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from torch_ae_sad.model.training import train_module
+from torch_ae_sad.model.training import (
+    ForwardFn,
+    LossFn,
+    ScoreFn,
+    Stage,
+    StagePlan,
+    StageResult,
+    TrainConfig,
+    Update,
+    run_stage,
+    run_stages,
+)
 from torch_ae_sad.utils.device import resolve_device
 from torch_ae_sad.utils.seeding import make_generator
 
@@ -119,9 +132,7 @@ class BaseDetector(BaseEstimator):
     # -- public API -------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> BaseDetector:
         """Fit on ``X`` (``y``: 0 normal/unlabelled, 1 labelled anomaly); return ``self``."""
-        if not 0.0 < self.contamination < 0.5:
-            raise ValueError(f"contamination: expected a value in (0, 0.5), found "
-                             f"{self.contamination}")
+        self.check_params()
         X = self._validate_X(X, fitting=True)
         y = self._validate_y(y, len(X))
         self._fit(X, y, **fit_params)
@@ -129,6 +140,16 @@ class BaseDetector(BaseEstimator):
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
+
+    def check_params(self) -> None:
+        """Raise a ValueError naming a hyper-parameter value the detector rejects.
+
+        Checks what can be checked without data (``fit`` calls it first); settings that
+        depend on the data are checked in ``fit``.
+        """
+        if not (isinstance(self.contamination, numbers.Real) and 0.0 < self.contamination < 0.5):
+            raise ValueError(f"contamination: expected a value in (0, 0.5), found "
+                             f"{self.contamination}")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Return anomaly scores of ``X`` (higher = more anomalous)."""
@@ -152,16 +173,69 @@ class BaseDetector(BaseEstimator):
         raise NotImplementedError
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generator inside the block, leaving its state outside untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What the stages of one fit share; it lives only during ``fit`` (never on the detector).
+
+    Attributes
+    ----------
+    X, y : np.ndarray
+        The training data and labels (after ``train_on``'s selection and ``_resample``).
+    X_dev, y_dev : torch.Tensor
+        The same on the device.
+    X_val, y_val : torch.Tensor or None
+        Validation data shaped like ``X`` and its labels (1 = anomaly), on the device.
+    seed : int
+        The detector's ``random_state``.
+    noise : torch.Generator
+        Seeded (``seed + 1``) source of a loss's own randomness: denoising noise, a VAE's
+        latent samples, a GAN's augmentation. A loss gets it as an argument.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    X_dev: torch.Tensor
+    y_dev: torch.Tensor
+    X_val: torch.Tensor | None
+    y_val: torch.Tensor | None
+    seed: int
+    noise: torch.Generator
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the data and the networks."""
+        return self.X_dev.device
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one training sample."""
+        return tuple(self.X.shape[1:])
+
+
 @hyperparameters
 class TorchDetector(BaseDetector):
-    """A detector whose model is a torch module trained by :func:`train_module`.
+    """A detector whose model is a torch module trained by :func:`~.training.run_stage`.
 
-    Subclasses implement ``_build_module(input_shape)``, ``_loss(module, xb, yb)`` (per-sample
-    training loss) and ``_score_batch(module, xb)`` (per-sample anomaly score), and may set
-    fit-time state in ``_prepare(X, y)``. ``_check_input_range(X)`` runs on the training data
-    before the module is built: there a detector resolves settings that depend on the data's
-    range (e.g. ``out_activation="auto"``) and raises a ValueError for data its model cannot
-    reproduce, before any training.
+    ``fit`` runs the stages the detector declares in :meth:`_stages` (a generator: it yields
+    each :class:`~torch_ae_sad.model.training.Stage`, receives its result and returns the
+    fitted attributes), in order, each one trained by the package's one training loop. The
+    default plan is one stage ``train`` of the module of ``_build_module(input_shape)`` on the
+    per-sample loss of :meth:`_train_loss` (``_loss(module, xb, yb)``); ``_score_batch(module,
+    xb)`` is the per-sample anomaly score, and ``_prepare(X, y)`` may set fit-time fitted
+    attributes (e.g. loss weights). ``_check_input_range(X)`` runs on the training data before
+    any module is built: there a detector resolves settings that depend on the data's range
+    (e.g. ``out_activation="auto"``) and raises a ValueError for data its model cannot
+    reproduce, before any training. What one stage hands the next flows through the plan's
+    own variables and a :class:`FitContext` (data, seeds, the noise generator), never through
+    attributes of the detector.
 
     Parameters
     ----------
@@ -219,6 +293,11 @@ class TorchDetector(BaseDetector):
     amp: bool = False
     deterministic: bool = False
 
+    def check_params(self) -> None:
+        """Raise a ValueError naming a rejected hyper-parameter, the training settings included."""
+        super().check_params()
+        self._config().check()
+
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
         raise NotImplementedError
 
@@ -229,7 +308,7 @@ class TorchDetector(BaseDetector):
         raise NotImplementedError
 
     def _prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Set fit-time state (e.g. loss weights) before training."""
+        """Set fit-time fitted attributes (e.g. loss weights) before training."""
 
     def _check_input_range(self, X: np.ndarray) -> None:
         """Check the range of the training data ``X`` before the module is built.
@@ -240,42 +319,49 @@ class TorchDetector(BaseDetector):
         default accepts any range; the data scored later is not checked.
         """
 
+    def _resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The training set the stages see (after the range check); default ``(X, y)``."""
+        return X, y
+
+    # -- the fit lifecycle ------------------------------------------------------------------
     def _fit(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None) -> None:
+        """Run the stages of :meth:`_stages` in order; set the fitted attributes they return."""
         self.device_ = resolve_device(self.device)
         if self.train_on == "normal":
             X, y = X[y == 0], y[y == 0]
         self._check_input_range(X)
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
-            torch.manual_seed(int(self.random_state))
-            module = self._build_module(tuple(X.shape[1:])).to(self.device_)
-        # seeded source of a loss's own randomness (denoising noise, a VAE's samples): the same
-        # random_state gives the same fit; held only during fit (it may live on the GPU)
-        self._noise = make_generator(int(self.random_state) + 1, self.device_)
-        try:
-            self._prepare(X, y)
-            self.history_ = self._train(module, self._loss, X, y, X_val=X_val, y_val=y_val)
-        finally:
-            self._noise = None
-        self.module_ = module
+        ctx = self._context(*self._resample(X, y), X_val, y_val)
+        fitted = run_stages(self._stages(ctx), lambda stage: self._run_stage(stage, ctx))
+        for name, value in fitted.items():
+            setattr(self, name, value)
 
-    def _train(self, module: nn.Module, loss_fn: Any, X: np.ndarray, y: np.ndarray, *,
-               X_val: Any = None, y_val: Any = None, **overrides: Any) -> dict[str, Any]:
-        """Run :func:`train_module` with this detector's settings (``overrides`` replace some).
+    def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
+        """Declare the fit's stages: yield each one, get its result; return fitted attributes.
 
-        Parameters
-        ----------
-        module : nn.Module
-            The network, on ``self.device_``.
-        loss_fn : callable
-            Per-sample loss ``loss_fn(module, xb, yb)``.
-        X, y : np.ndarray
-            Training data and labels.
-        X_val, y_val : array-like, optional
-            Validation data and labels (1 = anomaly).
-        **overrides
-            Keyword arguments of :func:`train_module` to use instead of the detector's.
+        The default: one stage ``train`` of ``_build_module``'s network (seeded) on
+        :meth:`_train_loss`; returns ``module_`` and ``history_``.
         """
-        val = {}
+        module = self._init_module(ctx)
+        self._prepare(ctx.X, ctx.y)
+        result = yield self._stage(ctx, "train", module, self._train_loss(ctx))
+        return {"module_": module, "history_": result.history}
+
+    def _train_loss(self, ctx: FitContext) -> LossFn:
+        """The per-sample training loss ``loss(module, xb, yb)``: ``_loss`` by default.
+
+        Detectors whose loss draws random numbers bind ``ctx.noise`` here.
+        """
+        return self._loss
+
+    def _init_module(self, ctx: FitContext) -> nn.Module:
+        """``_build_module(ctx.input_shape)`` initialised from ``random_state``, on the device."""
+        with seeded(ctx.seed):
+            return self._build_module(ctx.input_shape).to(ctx.device)
+
+    def _context(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None
+                 ) -> FitContext:
+        """The :class:`FitContext` of a fit on ``(X, y)`` with optional validation data."""
+        val: list[torch.Tensor | None] = [None, None]
         if X_val is not None:
             Xv = self._as_array(X_val, "X_val")
             if Xv[0].size != X[0].size:
@@ -283,23 +369,46 @@ class TorchDetector(BaseDetector):
                                  f"{Xv.shape[1:]}")
             Xv = Xv.reshape(len(Xv), *X.shape[1:])
             yv = np.zeros(len(Xv), np.int64) if y_val is None else np.asarray(y_val, np.int64)
-            val = {"X_val": torch.as_tensor(Xv, device=self.device_),
-                   "y_val": torch.as_tensor(yv, device=self.device_)}
+            val = [torch.as_tensor(Xv, device=self.device_),
+                   torch.as_tensor(yv, device=self.device_)]
+        seed = int(self.random_state)
+        return FitContext(X, y, torch.as_tensor(X, device=self.device_),
+                          torch.as_tensor(y, device=self.device_), *val, seed=seed,
+                          noise=make_generator(seed + 1, self.device_))
+
+    def _config(self, **overrides: Any) -> TrainConfig:
+        """The loop's settings from this detector's hyper-parameters (``overrides`` replace)."""
         settings = {
-            "lr_milestones": self.lr_milestones,
             "epochs": self.epochs, "n_steps": self.n_steps, "batch_size": self.batch_size,
             "lr": self.lr, "weight_decay": self.weight_decay, "optimizer": self.optimizer,
-            "generator": make_generator(int(self.random_state), self.device_),
-            "score_fn": self._score_batch, "eval_every": self.eval_every, "select": self.select,
-            "val_metric": self.val_metric,
-            "patience": self.patience, "amp": self.amp, "verbose": self.verbose,
-            "desc": type(self).__name__, **val, **overrides}
+            "lr_milestones": tuple(self.lr_milestones), "eval_every": self.eval_every,
+            "select": self.select, "patience": self.patience, "val_metric": self.val_metric,
+            "amp": self.amp, "verbose": self.verbose, "desc": type(self).__name__}
+        return TrainConfig(**{**settings, **overrides})
+
+    def _stage(self, ctx: FitContext, name: str, module: nn.Module, loss: LossFn | None = None,
+               *, score_fn: ScoreFn | None = None, generator: torch.Generator | None = None,
+               validate: bool = True, forward: ForwardFn | None = None,
+               updates: tuple[Update, ...] = (), **overrides: Any) -> Stage:
+        """A :class:`~.training.Stage` with this detector's settings (``overrides`` replace).
+
+        Defaults: ``_score_batch`` scores (the validation metric's), batches from a generator
+        seeded with ``random_state``; ``validate``: whether the fit's validation data applies.
+        """
+        if generator is None:
+            generator = make_generator(ctx.seed, ctx.device)
+        return Stage(name, module, loss, self._config(**overrides),
+                     score_fn=self._score_batch if score_fn is None else score_fn,
+                     generator=generator, validate=validate, forward=forward, updates=updates)
+
+    def _run_stage(self, stage: Stage, ctx: FitContext) -> StageResult:
+        """Train one stage on the fit's data (deterministic kernels if ``deterministic``)."""
         prev = torch.are_deterministic_algorithms_enabled()
         if self.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+        val = (ctx.X_val, ctx.y_val) if stage.validate else (None, None)
         try:
-            return train_module(module, loss_fn, torch.as_tensor(X, device=self.device_),
-                                torch.as_tensor(y, device=self.device_), **settings)
+            return run_stage(stage, ctx.X_dev, ctx.y_dev, *val)
         finally:
             torch.use_deterministic_algorithms(prev)
 

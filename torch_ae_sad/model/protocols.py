@@ -370,7 +370,7 @@ def run_tabular(protocol: Protocol, *, data: str | Path, seeds: Sequence[int],
         ``selection``, ``seed``, ``f1``, ``roc_auc``, ``best_step``, ``seconds``.
     """
     from torch_ae_sad.dataset_loaders import load_tabular, tabular_split
-    from torch_ae_sad.model.base import DETECTORS
+    from torch_ae_sad.model.experiment import build_detector
     from torch_ae_sad.model.metrics import evaluate
     from torch_ae_sad.model.training import top_fraction_flags
 
@@ -395,9 +395,8 @@ def run_tabular(protocol: Protocol, *, data: str | Path, seeds: Sequence[int],
                 params["n_steps"] = n_steps
             for seed in seeds:
                 t0 = time.perf_counter()
-                model = DETECTORS[model_entry["method"]](
-                    **params, val_metric="f1", random_state=seed, verbose=verbose,
-                    device=device)
+                model = build_detector(model_entry["method"], {**params, "val_metric": "f1"},
+                                       seed=seed, verbose=verbose, device=device)
                 model.fit(split.X_train, split.y_train, X_val=X_val, y_val=y_val)
                 scores = model.decision_function(split.X_test)
                 flags = top_fraction_flags(scores, flag)

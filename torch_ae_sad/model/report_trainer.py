@@ -18,7 +18,13 @@ skipped, so an interrupted call resumes):
   models saved for the latent-space and reconstruction figures.
 
 116 runs, about 10 minutes on 2 CPU cores (9 min 18 s measured); ``--quick`` (two entries
-of each list, one seed, 2 epochs / 50 steps) about one minute. Other flags (``--device``,
+of each list, one seed, 2 epochs / 50 steps) about one minute.
+
+Any other trainer's records folder fills the sections its records fit (e.g. the main job's
+``json_metrics/staged`` fills the sampler study: ``latex/build.sh
+torch_ae_sad/model/json_metrics/staged``); the report then lists each empty section with the
+command of this module that fills it, ``--out`` that same folder and ``--studies`` the study
+(:mod:`torch_ae_sad.model.analysis.studies`). Other flags (``--device``,
 ``--threads``, ``--workers``, ``--force``, ``--quiet``) go to every study's grid (see
 ``experiment.trainer_main``).
 """

@@ -13,8 +13,10 @@ Each group shows the number of ``ok`` and ``failed`` runs and, over its ``ok`` r
 seconds and the number of normal training samples kept by the sampler. The table prints the
 fields that differ between groups (the common ones in a header line); the CSV (default
 ``DIR/results.csv``) has every grouping field. Files that are not readable records are
-reported (path and reason) and skipped. Exit code 1 when the folder is missing or holds no
-record.
+reported (path and reason) and skipped; records written before a spec key existed get its
+default (the store's one reader), so they group with newer ones. Exit code 1 when the folder
+is missing or holds no record, 2 for a ``--group-by`` field that no record has; with
+``--group-by`` the table names the fields each row pools over.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from torch_ae_sad.model.experiment import DEFAULT_OUT, _atomic_write, load_records
+from torch_ae_sad.model.experiment import DEFAULT_OUT, atomic_write, load_records
+from torch_ae_sad.model.experiment.labels import scenario_label
 
 #: Spec fields never used to group runs.
 NOT_GROUPED = ("seed", "device")
@@ -59,7 +62,8 @@ def flatten_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _hashable(value: Any) -> str:
+def field_key(value: Any) -> str:
+    """A hashable, order-independent key of a field value (its canonical JSON)."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -71,17 +75,28 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
     return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
 
 
-def check_records(records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """Split ``records`` into usable ones and ``(run id, reason)`` problems (no spec, ...)."""
-    good, bad = [], []
+def group_fields(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Every flattened spec field of ``records`` (the fields runs may be grouped by)."""
+    fields: list[str] = []
     for rec in records:
-        if not isinstance(rec.get("spec"), dict):
-            bad.append((str(rec.get("run_id")), "no 'spec' dict"))
-        elif rec.get("status") not in ("ok", "failed"):
-            bad.append((str(rec.get("run_id")), f"status {rec.get('status')!r}"))
-        else:
-            good.append(rec)
-    return good, bad
+        fields += [k for k in flatten_spec(rec["spec"]) if k not in fields]
+    return fields
+
+
+def pooled_fields(records: Sequence[dict[str, Any]], group_by: Sequence[str]) -> list[str]:
+    """The fields outside ``group_by`` (seed and device aside) whose value differs between runs."""
+    flats = [flatten_spec(r["spec"]) for r in records]
+    return [f for f in group_fields(records) if f not in group_by and f not in NOT_GROUPED
+            and len({field_key(flat.get(f)) for flat in flats}) > 1]
+
+
+def check_group_by(records: Sequence[dict[str, Any]], group_by: Sequence[str]) -> None:
+    """Raise a ValueError naming a ``group_by`` field that no record has."""
+    known = group_fields(records)
+    unknown = [f for f in group_by if f not in known]
+    if unknown:
+        raise ValueError(f"--group-by: no record has the field(s) {unknown}; expected fields "
+                         f"among {sorted(known)}")
 
 
 def summarize(records: Sequence[dict[str, Any]],
@@ -113,7 +128,7 @@ def summarize(records: Sequence[dict[str, Any]],
             fields += [k for k in flat if k not in NOT_GROUPED and k not in fields]
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, flat in enumerate(flats):
-        groups.setdefault(tuple(_hashable(flat.get(f)) for f in fields), []).append(i)
+        groups.setdefault(tuple(field_key(flat.get(f)) for f in fields), []).append(i)
     rows = []
     for key, members in groups.items():
         row: dict[str, Any] = {f: json.loads(v) for f, v in zip(fields, key, strict=True)}
@@ -135,15 +150,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
         return (0, value)
     if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
         return (1, tuple(value))
-    return (2, _hashable(value))
-
-
-def _classes(c: Any) -> str:
-    if not c:
-        return "rest"
-    if isinstance(c, list) and len(c) > 2 and c == list(range(c[0], c[-1] + 1)):
-        return f"{c[0]}-{c[-1]}"
-    return ",".join(map(str, c)) if isinstance(c, list) else str(c)
+    return (2, field_key(value))
 
 
 def _cell(value: Any) -> str:
@@ -174,19 +181,15 @@ def format_summary(rows: Sequence[dict[str, Any]], fields: Sequence[str],
     """Plain-text table of :func:`summarize` rows (varying fields as columns)."""
     if not rows:
         return "(no runs)"
-    varying = [f for f in fields if len({_hashable(r.get(f)) for r in rows}) > 1]
+    varying = [f for f in fields if len({field_key(r.get(f)) for r in rows}) > 1]
     constant = [f for f in fields if f not in varying]
     header_lines = []
     if default_grouping:
-        def data(r: dict[str, Any]) -> str:
-            return (f"{r.get('dataset')} {_classes(r.get('normal_classes'))} vs "
-                    f"{_classes(r.get('anomaly_classes'))}")
-
         label_fields = ("dataset", "scenario", "normal_classes", "anomaly_classes", "sampler",
                         "method")
         shown = [f for f in varying if f not in label_fields]
         columns: list[tuple[str, Any]] = [
-            ("data", data), ("sampler", lambda r: r.get("sampler")),
+            ("data", scenario_label), ("sampler", lambda r: r.get("sampler")),
             ("method", lambda r: r.get("method"))]
         columns += [(_short(f, fields), lambda r, f=f: _cell(r.get(f))) for f in shown]
         common = [f for f in constant if f not in label_fields]
@@ -226,7 +229,7 @@ def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str], path: str |
         writer.writerow(["" if row.get(c) is None else
                          (json.dumps(row[c]) if isinstance(row.get(c), list | dict) else row[c])
                          for c in columns])
-    _atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
+    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
     return path
 
 
@@ -251,29 +254,45 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     records, problems = load_records(folder)
-    records, bad = check_records(records)
     for path, reason in problems:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    for rid, reason in bad:
-        print(f"skipped record {rid}: {reason}", file=sys.stderr)
     if not records:
         print(f"error: no run records (*.json) in {folder}", file=sys.stderr)
         return 1
+    try:
+        if args.group_by:
+            check_group_by(records, args.group_by)
+    except ValueError as exc:
+        parser.error(str(exc))
     rows, fields = summarize(records, args.group_by)
+    _print_summary(records, rows, fields, folder, default_grouping=args.group_by is None)
+    if args.group_by:
+        pooled = pooled_fields(records, args.group_by)
+        if pooled:
+            print(f"each row pools runs that differ in: {', '.join(pooled)}")
+    if not args.no_csv:
+        path = args.csv or folder / "results.csv"
+        try:
+            print(f"CSV: {write_csv(rows, fields, path)}")
+        except OSError as exc:
+            print(f"warning: cannot write the CSV {path} ({exc.strerror or exc}); give "
+                  "--csv FILE in a writable folder, or --no-csv", file=sys.stderr)
+    return 0
+
+
+def _print_summary(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
+                   fields: Sequence[str], folder: Path, default_grouping: bool) -> None:
+    """The summary table, with the first errors of the failed runs."""
     n_ok = sum(r["status"] == "ok" for r in records)
     print(f"{len(records)} runs ({n_ok} ok, {len(records) - n_ok} failed) in {folder}, "
           f"{len(rows)} configurations; mean ± std (ddof=1) over seeds")
-    print(format_summary(rows, fields, default_grouping=args.group_by is None))
+    print(format_summary(rows, fields, default_grouping=default_grouping))
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed[:10]:
         error = str(r.get("error", "")).splitlines()[0] if r.get("error") else "?"
         print(f"failed {r['run_id']}: {error}")
     if len(failed) > 10:
         print(f"... and {len(failed) - 10} more failed runs")
-    if not args.no_csv:
-        path = write_csv(rows, fields, args.csv or folder / "results.csv")
-        print(f"CSV: {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,21 @@ Each module is a script, ``python -m torch_ae_sad.model.analysis.<name> RECORDS_
 - ``latent_space``: the latent space in 2D per run, and decoder activations side by side.
 
 Two more scripts: ``toll_dynamics`` (TOLL on a 2-D Gaussian, needs no records) and ``report``
-(every study folder of a records folder plus ``toll_dynamics``, into ``latex/generated``).
+(every study a records folder can feed plus ``toll_dynamics``, into ``latex/generated``, with
+the sections of the documents left empty and the command that fills each).
+
+The scripts share three modules, arrows pointing one way (scripts -> cli / plotting -> data):
+
+- :mod:`~torch_ae_sad.model.analysis.data`: records, scores, saved models, grouping (no
+  drawing);
+- :mod:`~torch_ae_sad.model.analysis.plotting`: layouts, the fixed sampler / method styles,
+  bars, lines, saving figures;
+- :mod:`~torch_ae_sad.model.analysis.cli`: ``script_main`` and ``PerRunScript``, the one
+  factory of the per-run scripts;
+
+and :mod:`~torch_ae_sad.model.analysis.studies` says which section of the thesis a folder of
+records can fill. Labels come from :mod:`torch_ae_sad.model.experiment.labels`, shared with
+the trainers' tables and :mod:`torch_ae_sad.model.results`.
 """
 
 #: Script modules in the order :mod:`~torch_ae_sad.model.analysis.all` runs them.

@@ -6,12 +6,12 @@ Run::
 
 Runs each script of :data:`~torch_ae_sad.model.analysis.SCRIPTS` in turn; one that cannot draw
 (records without scores, without a loss history, ...) is reported with what is missing and the
-others go on. Exit code 0 when at least one file was written, else 1.
+others go on. Exit code 0 when at least one file was written, 1 when none was, 2 when the
+output folder cannot be written (checked before anything is drawn).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import traceback
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from torch_ae_sad.model.analysis import PER_RUN, SCRIPTS
-from torch_ae_sad.model.analysis._common import Records, Skip, load
+from torch_ae_sad.model.analysis.cli import USAGE_ERROR, out_error, records_parser
+from torch_ae_sad.model.analysis.data import Records, Skip, load
 
 
 def draw_all(data: Records, out: Path, run: str | None = None,
@@ -48,15 +49,15 @@ def draw_all(data: Records, out: Path, run: str | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; returns 0 when at least one file was written."""
-    parser = argparse.ArgumentParser(prog="python -m torch_ae_sad.model.analysis.all",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("records", type=Path, help="folder of run records (*.json)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: RECORDS_DIR/figures)")
+    parser = records_parser("all", __doc__.split("\n")[0])
     parser.add_argument("--run", default=None, metavar="RUN_ID",
                         help="per-run plots only for runs whose id starts with RUN_ID")
     args = parser.parse_args(argv)
     out = args.out or args.records / "figures"
+    error = out_error(out)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
     try:
         data = load(args.records)
     except Skip as exc:

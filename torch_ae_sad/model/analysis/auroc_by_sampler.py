@@ -19,17 +19,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    grouped,
-    grouped_bars,
-    layout,
-    none_first,
-    save_figure,
-    script_main,
-    unique,
-)
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import Records, Skip, grouped, none_first, unique
+from torch_ae_sad.model.analysis.plotting import grouped_bars, layout, save_figure
 
 #: Metric option -> (column of the summary rows, axis label).
 METRICS = {"roc_auc": ("roc_auc", "AUROC"), "aupr": ("aupr", "AUPR"), "f1": ("f1", "F1")}
@@ -54,7 +46,7 @@ def draw(data: Records, out: Path, metric: str = "roc_auc") -> list[Path]:
         bars = none_first(lay.bar_label(r) for r in mine)
         mean = {(lay.group_label(r), lay.bar_label(r)): r[f"{column}_mean"] for r in mine}
         std = {(lay.group_label(r), lay.bar_label(r)): r[f"{column}_std"] for r in mine}
-        grouped_bars(ax, groups, bars, mean, std)
+        grouped_bars(ax, groups, bars, mean, std, styles=lay.bar_styles(mine))
         ax.set_ylabel(f"{label} (mean ± std over seeds)")
         ax.set_ylim(max(0.0, lo - 0.05), 1.08)
         ax.grid(axis="y", alpha=0.3)

@@ -12,24 +12,16 @@ brackets, the share of the true class. Needs the record only, not the scores.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    metric,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-)
-from torch_ae_sad.model.analysis.curves import run_arg
+from torch_ae_sad.model.analysis.cli import PerRunScript
+from torch_ae_sad.model.analysis.data import Skip, metric
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 CLASSES = ("normal", "anomaly")
 
@@ -43,7 +35,7 @@ def matrix(record: dict[str, Any]) -> np.ndarray:
     return cm.astype(int)
 
 
-def draw_run(record: dict[str, Any], out: Path) -> list[Path]:
+def draw_run(record: dict[str, Any], folder: Path, out: Path) -> list[Path]:
     """Draw the confusion matrix of one run."""
     cm = matrix(record)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -65,15 +57,8 @@ def draw_run(record: dict[str, Any], out: Path) -> list[Path]:
     return save_figure(fig, out / "confusion", str(record["run_id"]))
 
 
-def draw(data: Records, out: Path, run: str | None = None) -> list[Path]:
-    """Draw the confusion matrix of every ``ok`` run (or of ``run``)."""
-    return per_run(select_runs(data.records, run), lambda rec: draw_run(rec, out), "confusion")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one run was drawn."""
-    return script_main("confusion", __doc__.split("\n")[0], draw, argv, run_arg)
-
+SCRIPT = PerRunScript("confusion", __doc__, draw_run)
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,9 +12,7 @@ scores are reported and skipped.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +25,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    load_scores,
-    metric,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-)
+from torch_ae_sad.model.analysis.cli import PerRunScript
+from torch_ae_sad.model.analysis.data import metric, test_arrays
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 
 def threshold_point(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -48,18 +39,6 @@ def threshold_point(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict
     pos, neg = float(np.sum(y == 1)), float(np.sum(y == 0))
     return {"fpr": fp / neg if neg else 0.0, "tpr": tp / pos if pos else 0.0,
             "precision": tp / (tp + fp) if tp + fp else 1.0}
-
-
-def test_arrays(record: dict[str, Any], folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The test labels (1 = anomaly) and scores of a run; :class:`Skip` when unusable."""
-    arrays = load_scores(record, folder)
-    y = np.asarray(arrays["y_test"]).astype(int)
-    s = np.asarray(arrays["test_scores"], dtype=float)
-    if len(y) != len(s):
-        raise Skip(f"run {record.get('run_id')}: {len(y)} test labels but {len(s)} scores")
-    if len(np.unique(y)) < 2:
-        raise Skip(f"run {record.get('run_id')}: the test set has one class only")
-    return y, s
 
 
 def draw_run(record: dict[str, Any], folder: Path, out: Path) -> list[Path]:
@@ -95,22 +74,9 @@ def draw_run(record: dict[str, Any], folder: Path, out: Path) -> list[Path]:
     return save_figure(fig, out / "curves", str(record["run_id"]))
 
 
-def draw(data: Records, out: Path, run: str | None = None) -> list[Path]:
-    """Draw the curves of every ``ok`` run (or of ``run``); return the files written."""
-    return per_run(select_runs(data.records, run),
-                   lambda rec: draw_run(rec, data.folder, out), "curves")
 
-
-def run_arg(parser: argparse.ArgumentParser) -> None:
-    """Add ``--run RUN_ID`` (a run id or its prefix) to a per-run script's parser."""
-    parser.add_argument("--run", default=None, metavar="RUN_ID",
-                        help="draw only the runs whose id starts with RUN_ID (default: all ok)")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one run was drawn."""
-    return script_main("curves", __doc__.split("\n")[0], draw, argv, run_arg)
-
+SCRIPT = PerRunScript("curves", __doc__, draw_run)
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,21 +34,20 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from torch_ae_sad.model.analysis._common import (
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import (
     Records,
     Skip,
     add_score_stats,
-    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
-    save_figure,
-    scenario_text,
-    script_main,
     unique,
     varying,
 )
+from torch_ae_sad.model.analysis.plotting import save_figure
 from torch_ae_sad.model.analysis.tables import Table, decimals, write_tables
+from torch_ae_sad.model.experiment.labels import fields_label, scenario_text
 
 #: ``--gap`` option -> (row key, short name, axis label).
 GAPS = {"raw": ("gap", "gap", "gap: mean test score anomalies − normals"),
@@ -67,7 +66,7 @@ def ranking(data: Records, gap: str = "raw") -> dict[str, list[dict[str, Any]]]:
 
     Each row holds the :func:`~torch_ae_sad.model.results.summarize` fields plus ``config``
     (its label), the score statistics of
-    :func:`~torch_ae_sad.model.analysis._common.add_score_stats` and the ranks;
+    :func:`~torch_ae_sad.model.analysis.data.add_score_stats` and the ranks;
     rows are sorted by AUROC rank.
 
     Raises

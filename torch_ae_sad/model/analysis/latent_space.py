@@ -17,7 +17,6 @@ are when 2-D, else projected to 2-D with PCA (default) or t-SNE (scikit-learn). 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -29,17 +28,10 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    load_trained,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-    test_part,
-)
+from torch_ae_sad.model.analysis.cli import Option, PerRunScript
+from torch_ae_sad.model.analysis.data import Records, Skip, load_trained, test_part
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 #: Projections of codes wider than 2.
 PROJECTIONS = ("pca", "tsne")
@@ -92,8 +84,8 @@ def _auc_text(record: dict[str, Any]) -> str:
     return f"AUROC {auc:.4f}" if auc is not None else ""
 
 
-def draw_run(record: dict[str, Any], folder: Path, out: Path, projection: str,
-             max_points: int) -> list[Path]:
+def draw_run(record: dict[str, Any], folder: Path, out: Path, projection: str = "pca",
+             max_points: int = 2000) -> list[Path]:
     """The latent view of one run; return the files written."""
     Z, y = codes(record, folder, max_points)
     Z2, prefix = project(Z, projection)
@@ -167,41 +159,13 @@ def draw_activations(data: Records, out: Path, projection: str = "pca",
     return paths
 
 
-def draw(data: Records, out: Path, run: str | None = None, projection: str = "pca",
-         max_points: int = 2000) -> list[Path]:
-    """Per-run latent views and the activations figure; return the files written."""
-    if projection not in PROJECTIONS:
-        raise ValueError(f"projection: expected one of {PROJECTIONS}, found {projection!r}")
-    runs = select_runs(data.records, run)
-    paths: list[Path] = []
-    reasons = []
-    for part in (lambda: per_run(runs, lambda rec: draw_run(rec, data.folder, out, projection,
-                                                            max_points), "latent_space"),
-                 lambda: draw_activations(data, out, projection, max_points)):
-        try:
-            paths += part()
-        except Skip as exc:
-            reasons.append(str(exc))
-    if not paths:
-        raise Skip("; ".join(reasons))
-    for reason in reasons:
-        print(f"latent_space: {reason}", file=sys.stderr)
-    return paths
-
-
-def _args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", default=None, metavar="RUN_ID",
-                        help="per-run views only for runs whose id starts with RUN_ID")
-    parser.add_argument("--projection", choices=PROJECTIONS, default="pca",
-                        help="projection of codes wider than 2 (default: pca)")
-    parser.add_argument("--max-points", type=int, default=2000,
-                        help="test samples shown per panel (default: 2000)")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one figure was written."""
-    return script_main("latent_space", __doc__.split("\n")[0], draw, argv, _args)
-
+SCRIPT = PerRunScript(
+    "latent_space", __doc__, draw_run,
+    options=(Option("--projection", "pca", "projection of codes wider than 2",
+                    choices=PROJECTIONS),
+             Option("--max-points", 2000, "test samples shown per panel", minimum=1)),
+    also=draw_activations)
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,16 +20,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-)
-from torch_ae_sad.model.analysis.curves import run_arg
+from torch_ae_sad.model.analysis.cli import PerRunScript
+from torch_ae_sad.model.analysis.data import Skip
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 
 def history(record: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +38,7 @@ def history(record: dict[str, Any]) -> dict[str, Any]:
     return hist
 
 
-def draw_run(record: dict[str, Any], out: Path) -> list[Path]:
+def draw_run(record: dict[str, Any], folder: Path, out: Path) -> list[Path]:
     """Draw the loss curves of one run."""
     hist = history(record)
     step = np.asarray(hist["step"], dtype=float)
@@ -76,18 +70,14 @@ def draw_run(record: dict[str, Any], out: Path) -> list[Path]:
     return save_figure(fig, out / "loss_curves", str(record["run_id"]))
 
 
-def draw(data: Records, out: Path, run: str | None = None) -> list[Path]:
-    """Draw the loss curves of every ``ok`` run (or of ``run``)."""
-    if not any(r.get("history") for r in select_runs(data.records, run)):
+def any_history(runs: Sequence[dict[str, Any]]) -> None:
+    """:class:`Skip` when none of ``runs`` has a loss history (classical baselines)."""
+    if not any(r.get("history") for r in runs):
         raise Skip("no ok run has a loss history (history.step / history.train_loss)")
-    return per_run(select_runs(data.records, run), lambda rec: draw_run(rec, out),
-                   "loss_curves")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one run was drawn."""
-    return script_main("loss_curves", __doc__.split("\n")[0], draw, argv, run_arg)
-
+SCRIPT = PerRunScript("loss_curves", __doc__, draw_run, needs=any_history)
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

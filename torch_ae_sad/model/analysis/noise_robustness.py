@@ -28,23 +28,25 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
-from torch_ae_sad.model.analysis._common import (
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import (
     Records,
     Skip,
     add_score_stats,
-    errorbar_line,
-    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
-    save_figure,
-    scenario_label,
-    scenario_text,
-    script_main,
     unique,
     varying,
 )
+from torch_ae_sad.model.analysis.plotting import errorbar_line, save_figure, series_styles
 from torch_ae_sad.model.analysis.tables import Table, bold_best, decimals, write_tables
+from torch_ae_sad.model.experiment.labels import (
+    fields_label,
+    method_style,
+    scenario_label,
+    scenario_text,
+)
 
 #: Label of the score axes.
 SCORE_LABEL = "mean test score (reconstruction error for AEs)"
@@ -126,25 +128,47 @@ def build_tables(rows: Sequence[dict[str, Any]]) -> list[Table]:
     return tables
 
 
-def draw(data: Records, out: Path) -> list[Path]:
-    """Draw AUROC and mean test scores against ``noise_std``; return the files written."""
-    rows, common, _ = noise_rows(data)
-    lines = unique(r["line"] for r in rows)
-    cmap = plt.get_cmap("tab10")
-    fig, (ax_auc, ax_sc) = plt.subplots(1, 2, figsize=(12, 4.6))
+def _curves(ax_auc: Any, ax_sc: Any, rows: Sequence[dict[str, Any]],
+            styles: dict[str, dict[str, str]]) -> bool:
+    """AUROC (left) and mean test scores (right) against the noise; whether any scores."""
     has_scores = False
-    for i, line in enumerate(lines):
+    for line, style in styles.items():
         mine = sorted((r for r in rows if r["line"] == line), key=lambda r: r["noise_std"])
         xs = [r["noise_std"] for r in mine]
-        colour = cmap(i % 10)
         errorbar_line(ax_auc, xs, [r["roc_auc_mean"] for r in mine],
-                      [r["roc_auc_std"] for r in mine], color=colour, label=line)
-        for kind, style in (("normal", "-"), ("anomalous", "--")):
+                      [r["roc_auc_std"] for r in mine], color=style["color"],
+                      marker=style["marker"], linestyle=style["linestyle"], label=line)
+        for kind, dash in (("normal", "-"), ("anomalous", "--")):
             if any(r[f"score_{kind}_mean"] is not None for r in mine):
                 has_scores = True
                 errorbar_line(ax_sc, xs, [r[f"score_{kind}_mean"] for r in mine],
-                              [r[f"score_{kind}_std"] for r in mine], color=colour,
-                              linestyle=style)
+                              [r[f"score_{kind}_std"] for r in mine], color=style["color"],
+                              marker=style["marker"], linestyle=dash)
+    return has_scores
+
+
+def _score_legend(ax_sc: Any, rows: Sequence[dict[str, Any]],
+                  styles: dict[str, dict[str, str]], below: dict[str, Any]) -> None:
+    """Log scale for scores spanning over two decades; the legend of the score panel."""
+    means = [r[f"score_{k}_mean"] for r in rows for k in ("normal", "anomalous")
+             if r[f"score_{k}_mean"] is not None]
+    if min(means) > 0 and max(means) / min(means) > 100:
+        ax_sc.set_yscale("log")
+    handles = [Line2D([], [], color="black", linestyle="-", label="normal"),
+               Line2D([], [], color="black", linestyle="--", label="anomalous")]
+    handles += [Line2D([], [], color=style["color"], marker=style["marker"], label=line)
+                for line, style in styles.items()]
+    ax_sc.legend(handles=handles, ncols=2, **below)
+
+
+def draw(data: Records, out: Path) -> list[Path]:
+    """Draw AUROC and mean test scores against ``noise_std``; return the files written."""
+    rows, common, _ = noise_rows(data)
+    first = {r["line"]: r for r in reversed(rows)}
+    styles = series_styles({line: method_style(first[line]["method"])
+                            for line in unique(r["line"] for r in rows)})
+    fig, (ax_auc, ax_sc) = plt.subplots(1, 2, figsize=(12, 4.6))
+    has_scores = _curves(ax_auc, ax_sc, rows, styles)
     seeds = "/".join(map(str, sorted({len(r["seeds"]) for r in rows})))
     ax_auc.set_xlabel("noise_std (Gaussian noise added to the test inputs)")
     ax_auc.set_ylabel(f"AUROC (mean ± std over {seeds} seed(s))")
@@ -158,15 +182,7 @@ def draw(data: Records, out: Path) -> list[Path]:
                     fontsize=10)
     ax_sc.grid(alpha=0.3)
     if has_scores:
-        means = [r[f"score_{k}_mean"] for r in rows for k in ("normal", "anomalous")
-                 if r[f"score_{k}_mean"] is not None]
-        if min(means) > 0 and max(means) / min(means) > 100:
-            ax_sc.set_yscale("log")
-        handles = [Line2D([], [], color="black", linestyle="-", label="normal"),
-                   Line2D([], [], color="black", linestyle="--", label="anomalous")]
-        handles += [Line2D([], [], color=cmap(i % 10), label=line)
-                    for i, line in enumerate(lines)]
-        ax_sc.legend(handles=handles, ncols=2, **below)
+        _score_legend(ax_sc, rows, styles, below)
     else:
         ax_sc.text(0.5, 0.5, "no scores files\n(<run_id>.scores.npz) for these runs",
                    ha="center", va="center", transform=ax_sc.transAxes)

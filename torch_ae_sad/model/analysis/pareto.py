@@ -22,14 +22,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    layout,
-    save_figure,
-    script_main,
-    unique,
-)
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import Records, Skip, unique
+from torch_ae_sad.model.analysis.plotting import layout, save_figure, series_styles
 from torch_ae_sad.model.analysis.time_reduction import reductions
 
 
@@ -50,7 +45,11 @@ def pareto_front(seconds: Sequence[float], quality: Sequence[float]) -> np.ndarr
 
 def points(records: Sequence[dict[str, Any]],
            with_sampling: bool = False) -> list[dict[str, Any]]:
-    """Configuration rows with ``x`` (seconds), ``y`` (AUROC), ``panel``, ``label``, ``front``."""
+    """Configuration rows with ``x``, ``y``, ``panel``, ``label``, ``front``, ``base_style``.
+
+    ``x`` is the mean training seconds, ``y`` the mean AUROC, ``base_style`` the fixed style of
+    the row's sampler.
+    """
     rows, fields = reductions(records)
     rows = [r for r in rows if r["roc_auc_mean"] is not None]
     if not rows:
@@ -62,6 +61,7 @@ def points(records: Sequence[dict[str, Any]],
         r["panel"] = lay.group_label(r)
         other = lay.panel_label(r)
         r["label"] = lay.bar_label(r) + (f"; {other}" if other else "")
+        r["base_style"] = lay.bar_style(r)
     for panel in unique(r["panel"] for r in rows):
         mine = [r for r in rows if r["panel"] == panel]
         mask = pareto_front([r["x"] for r in mine], [r["y"] for r in mine])
@@ -77,16 +77,16 @@ def draw(data: Records, out: Path, with_sampling: bool = False) -> list[Path]:
     ncol = min(len(panels), 3)
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.2 * nrow), squeeze=False)
-    cmap = plt.get_cmap("tab10")
-    colour = {lab: cmap(i % 10) for i, lab in enumerate(unique(r["label"] for r in rows))}
+    styles = series_styles({r["label"]: r["base_style"] for r in rows})
     for ax, panel in zip(axes.flat, panels, strict=False):
         mine = [r for r in rows if r["panel"] == panel]
         for k, r in enumerate(sorted(mine, key=lambda r: r["x"])):
             ax.errorbar(r["x"], r["y"], xerr=r["train_s_std"] or 0.0, yerr=r["roc_auc_std"] or 0.0,
-                        fmt="o", color=colour[r["label"]], capsize=2)
+                        fmt=styles[r["label"]]["marker"], color=styles[r["label"]]["color"],
+                        capsize=2)
             ax.annotate(r["label"], (r["x"], r["y"]), xytext=(4, 4 if k % 2 == 0 else -11),
                         textcoords="offset points",
-                        fontsize=7, color=colour[r["label"]])
+                        fontsize=7, color=styles[r["label"]]["color"])
         front = sorted((r for r in mine if r["front"]), key=lambda r: r["x"])
         ax.plot([r["x"] for r in front], [r["y"] for r in front], "k--", linewidth=1,
                 label="Pareto front")

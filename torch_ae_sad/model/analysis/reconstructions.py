@@ -15,26 +15,17 @@ AE-SAD the anomalies should come back as their "negatives" ``F(x)``, the normals
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    Skip,
-    load_trained,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-    test_part,
-)
+from torch_ae_sad.model.analysis.cli import Option, PerRunScript
+from torch_ae_sad.model.analysis.data import Skip, load_trained, test_part
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 
 def as_images(X: np.ndarray) -> np.ndarray:
@@ -104,24 +95,9 @@ def draw_run(record: dict[str, Any], folder: Path, out: Path, n: int = 8) -> lis
     return save_figure(fig, out / "reconstructions", str(record["run_id"]))
 
 
-def draw(data: Records, out: Path, run: str | None = None, n: int = 8) -> list[Path]:
-    """Draw the grid of every run with a saved model (or those matching ``run``)."""
-    if n < 1:
-        raise ValueError(f"n: expected >= 1 images per row, found {n}")
-    runs = select_runs(data.records, run)
-    return per_run(runs, lambda rec: draw_run(rec, data.folder, out, n), "reconstructions")
-
-
-def _args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", default=None, metavar="RUN_ID",
-                        help="only runs whose id starts with RUN_ID")
-    parser.add_argument("--n", type=int, default=8, help="images per row (default: 8)")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one grid was written."""
-    return script_main("reconstructions", __doc__.split("\n")[0], draw, argv, _args)
-
+SCRIPT = PerRunScript("reconstructions", __doc__, draw_run,
+                      options=(Option("--n", 8, "images per row", minimum=1),))
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

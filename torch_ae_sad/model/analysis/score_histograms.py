@@ -13,23 +13,16 @@ line. Runs without scores are reported and skipped.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import (
-    Records,
-    metric,
-    per_run,
-    run_label,
-    save_figure,
-    script_main,
-    select_runs,
-)
-from torch_ae_sad.model.analysis.curves import run_arg, test_arrays
+from torch_ae_sad.model.analysis.cli import PerRunScript
+from torch_ae_sad.model.analysis.data import metric, test_arrays
+from torch_ae_sad.model.analysis.plotting import save_figure
+from torch_ae_sad.model.experiment.labels import run_label
 
 
 def bins(scores: np.ndarray, n: int = 50) -> tuple[np.ndarray, bool]:
@@ -66,16 +59,8 @@ def draw_run(record: dict[str, Any], folder: Path, out: Path) -> list[Path]:
     return save_figure(fig, out / "score_histograms", str(record["run_id"]))
 
 
-def draw(data: Records, out: Path, run: str | None = None) -> list[Path]:
-    """Draw the histograms of every ``ok`` run (or of ``run``); return the files written."""
-    return per_run(select_runs(data.records, run),
-                   lambda rec: draw_run(rec, data.folder, out), "score_histograms")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line; returns 0 when at least one run was drawn."""
-    return script_main("score_histograms", __doc__.split("\n")[0], draw, argv, run_arg)
-
+SCRIPT = PerRunScript("score_histograms", __doc__, draw_run)
+draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":
     sys.exit(main())

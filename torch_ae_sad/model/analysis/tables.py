@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch_ae_sad.model.analysis._common import Layout, Records, Skip, layout, none_first, unique
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import Records, Skip, none_first, unique
+from torch_ae_sad.model.analysis.plotting import Layout, layout
 from torch_ae_sad.model.analysis.time_reduction import reductions
 
 #: name -> (caption, mean column, std column, digits, best: "max" / "min" / None).
@@ -199,8 +201,6 @@ def draw(data: Records, out: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; returns 0 when the tables were written."""
-    from torch_ae_sad.model.analysis._common import script_main
-
     return script_main("tables", __doc__.split("\n")[0], draw, argv)
 
 

@@ -27,23 +27,25 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from torch_ae_sad.model.analysis._common import (
+from torch_ae_sad.model.analysis.cli import script_main
+from torch_ae_sad.model.analysis.data import (
     Records,
     Skip,
-    errorbar_line,
-    fields_label,
     grouped,
     is_scenario_field,
     ok_records,
-    save_figure,
-    scenario_label,
-    scenario_text,
-    script_main,
     unique,
     varying,
 )
+from torch_ae_sad.model.analysis.plotting import errorbar_line, save_figure, series_styles
 from torch_ae_sad.model.analysis.tables import Table, bold_best, write_tables
 from torch_ae_sad.model.base import DETECTORS
+from torch_ae_sad.model.experiment.labels import (
+    fields_label,
+    method_style,
+    scenario_label,
+    scenario_text,
+)
 
 DEFAULT_METHOD, DEFAULT_PARAM = "TOLL", "beta"
 
@@ -63,6 +65,18 @@ def param_default(method: str, param: str) -> Any:
         raise Skip(f"{method} has no parameter {param!r}; its parameters: {sorted(params)}")
     default = params[param].default
     return None if default is inspect.Parameter.empty else default
+
+
+def param_value(record: dict[str, Any], param: str, default: Any = None) -> Any:
+    """The value of method parameter ``param`` a run used.
+
+    The spec's ``method_params``, else the record's ``method.params`` (every parameter the run
+    used), else ``default`` (the class default, for records that hold neither).
+    """
+    value = (record["spec"].get("method_params") or {}).get(param)
+    if value is None:
+        value = ((record.get("method") or {}).get("params") or {}).get(param)
+    return default if value is None else value
 
 
 def _number(value: Any) -> bool:
@@ -87,10 +101,7 @@ def curve_rows(data: Records, method: str = DEFAULT_METHOD,
     filled, bad = [], []
     for rec in mine:
         params = dict(rec["spec"].get("method_params") or {})
-        value = params.get(param)
-        if value is None:  # what the run used (every record of run_one holds all parameters)
-            value = ((rec.get("method") or {}).get("params") or {}).get(param)
-        value = default if value is None else value
+        value = param_value(rec, param, default)
         if not _number(value):
             bad.append(f"run {rec.get('run_id')}: method_params.{param}={value!r}")
             continue
@@ -144,11 +155,13 @@ def draw(data: Records, out: Path, method: str = DEFAULT_METHOD,
     lines = unique(r["line"] for r in rows)
     values = sorted({r["x"] for r in rows})
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    cmap = plt.get_cmap("tab10")
-    for i, line in enumerate(lines):
+    styles = series_styles({line: method_style(method) for line in lines})
+    for line in lines:
         mine = sorted((r for r in rows if r["line"] == line), key=lambda r: r["x"])
+        style = styles[line]
         errorbar_line(ax, [r["x"] for r in mine], [r["roc_auc_mean"] for r in mine],
-                      [r["roc_auc_std"] for r in mine], color=cmap(i % 10), label=line)
+                      [r["roc_auc_std"] for r in mine], color=style["color"],
+                      marker=style["marker"], linestyle=style["linestyle"], label=line)
     nonzero = [abs(v) for v in values if v != 0]
     if nonzero and max(nonzero) / min(nonzero) >= 10:
         ax.set_xscale("symlog", linthresh=min(nonzero))

@@ -27,7 +27,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from torch_ae_sad.model.analysis._common import save_figure
+from torch_ae_sad.model.analysis.plotting import save_figure
 from torch_ae_sad.model.detectors.toll import TOLL
 
 #: Standard deviations of the two axes (variances 4 and 1).

@@ -15,14 +15,16 @@ raises a ValueError before training (see
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import hyperparameters
+from torch_ae_sad.model.base import FitContext, hyperparameters
 from torch_ae_sad.model.detectors._autoencoder_base import BaseAutoEncoderDetector
 from torch_ae_sad.model.losses import mse, squared_error, ssim
+from torch_ae_sad.model.training import LossFn
 
 LOSSES = ("mse", "ssim", "mse+ssim")
 
@@ -68,12 +70,16 @@ class AutoEncoder(BaseAutoEncoderDetector):
             raise ValueError(f"noise_std: expected >= 0, found {self.noise_std}")
         return super()._build_module(input_shape)
 
-    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def _train_loss(self, ctx: FitContext) -> LossFn:
+        return partial(self._loss, noise=ctx.noise)
+
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor, *,
+              noise: torch.Generator | None = None) -> torch.Tensor:
+        """Per-sample training loss; the input noise drawn from ``noise`` (torch's if None)."""
         noisy = xb
         if self.noise_std > 0:
-            gen = getattr(self, "_noise", None)
-            eps = torch.randn_like(xb) if gen is None else torch.randn(
-                xb.shape, generator=gen, device=xb.device, dtype=xb.dtype)
+            eps = torch.randn_like(xb) if noise is None else torch.randn(
+                xb.shape, generator=noise, device=xb.device, dtype=xb.dtype)
             noisy = xb + self.noise_mean + self.noise_std * eps
         x_hat, _ = module(noisy)
         out = torch.zeros(len(xb), device=xb.device)

@@ -1,6 +1,7 @@
 """Deep SAD (Ruff et al. 2020): a hypersphere around ``c``, labelled anomalies pushed out.
 
-Fit, as in the authors' code (``lukasruff/Deep-SAD-PyTorch``):
+Fit, as in the authors' code (``lukasruff/Deep-SAD-PyTorch``), as the stages ``pretrain``
+(step 1) and ``sad`` (step 4) of the package's one training loop:
 
 1. pre-train a bias-free auto-encoder with the per-sample mean squared error on all training
    data (unlabelled and labelled anomalies);
@@ -28,19 +29,21 @@ hypersphere stage itself takes data of any range.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import FitContext, TorchDetector, hyperparameters
 from torch_ae_sad.model.losses import mse
 from torch_ae_sad.model.networks.conv import IMAGE_SIZES
 from torch_ae_sad.model.networks.dense import AUTO, check_output_range, resolve_out_activation
 from torch_ae_sad.model.networks.lenet import DenseBiasFreeAutoEncoder, LeNetAutoEncoder
-from torch_ae_sad.utils.device import resolve_device
+from torch_ae_sad.model.training import StagePlan, check_optimizer
 from torch_ae_sad.utils.seeding import make_generator
 
 NETWORKS = ("lenet", "dense", "auto")
@@ -116,9 +119,9 @@ class DeepSAD(TorchDetector):
     c_ : np.ndarray
         The centre, shape ``(rep_dim,)``.
     pretrain_history_ : dict or None
-        :func:`~torch_ae_sad.model.training.train_module`'s history of the pre-training.
+        The history of the stage ``pretrain`` (:func:`~torch_ae_sad.model.training.run_stage`).
     history_ : dict
-        The history of the Deep SAD stage.
+        The history of the stage ``sad``.
     module_ : nn.Module
         The trained encoder ``phi``.
     """
@@ -159,44 +162,55 @@ class DeepSAD(TorchDetector):
             check_output_range(out, low, high, type(self).__name__)
         self.network_, self.out_activation_ = network, out
 
-    def _build_autoencoder(self, input_shape: tuple[int, ...]) -> nn.Module:
+    def _check_input_range(self, X: np.ndarray) -> None:
+        self._resolve(X)
+
+    def check_params(self) -> None:
+        """Raise a ValueError naming a rejected hyper-parameter (see the base class)."""
+        super().check_params()
+        if self.network not in NETWORKS:
+            raise ValueError(f"network: expected one of {NETWORKS}, found {self.network!r}")
         if not self.eta >= 0:
             raise ValueError(f"eta: expected >= 0, found {self.eta}")
         if not self.eps > 0:
             raise ValueError(f"eps: expected > 0, found {self.eps}")
-        if self.pretrain and int(self.pretrain_epochs) < 1:
+        if not self.pretrain:
+            return
+        if not (isinstance(self.pretrain_epochs, numbers.Real)
+                and int(self.pretrain_epochs) >= 1):
             raise ValueError(f"pretrain_epochs: expected >= 1 (or pretrain=False), found "
-                             f"{self.pretrain_epochs}")
+                             f"{self.pretrain_epochs!r}")
+        try:
+            check_optimizer(self.optimizer, self.pretrain_lr, self.pretrain_weight_decay)
+        except ValueError as exc:
+            raise ValueError(f"pretrain_{exc}") from None
+
+    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
+        """The bias-free auto-encoder whose encoder becomes ``phi``."""
         if self.network_ == "lenet":
             return LeNetAutoEncoder(input_shape, self.rep_dim, self.out_activation_)
         return DenseBiasFreeAutoEncoder(input_shape, self.hidden_dims, self.rep_dim,
                                         self.out_activation_)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> None:
-        """Pre-train the auto-encoder, set ``c_``, then train its encoder by the base ``_fit``."""
-        self._resolve(X)
-        self.device_ = resolve_device(self.device)
-        seed = int(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ae = self._build_autoencoder(tuple(X.shape[1:])).to(self.device_)
-        self.pretrain_history_ = None
+    def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
+        """Stages ``pretrain`` (the auto-encoder) -> the centre ``c`` -> ``sad`` (``phi``)."""
+        ae = self._init_module(ctx)
+        pretrain = None
         if self.pretrain:
-            self.pretrain_history_ = self._train(
-                ae, _reconstruction_loss, X, y, epochs=int(self.pretrain_epochs), n_steps=None,
-                lr=self.pretrain_lr, weight_decay=self.pretrain_weight_decay, score_fn=None,
-                eval_every=None, select="last", patience=None, lr_milestones=(),
-                generator=make_generator(seed + 1, self.device_), desc="DeepSAD pretrain")
-        self.c_ = self._center(ae.encoder, torch.as_tensor(X, device=self.device_))
-        self._phi = ae.encoder
+            pretrain = yield self._stage(
+                ctx, "pretrain", ae, _reconstruction_loss, validate=False,
+                generator=make_generator(ctx.seed + 1, ctx.device),
+                epochs=int(self.pretrain_epochs), n_steps=None, lr=self.pretrain_lr,
+                weight_decay=self.pretrain_weight_decay, eval_every=None, select="last",
+                patience=None, lr_milestones=(), desc="DeepSAD pretrain")
+        phi = ae.encoder
         del ae  # the decoder is not needed any more
-        try:
-            super()._fit(X, y, **fit_params)  # builds phi with _build_module, trains it
-        finally:
-            del self._phi
-
-    def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
-        return self._phi  # the pre-trained encoder, set by _fit
+        c = self._center(phi, ctx.X_dev)
+        center = torch.as_tensor(c, device=ctx.device)
+        sad = yield self._stage(ctx, "sad", phi, partial(self._loss, center=center),
+                                score_fn=partial(self._dist, center=center))
+        return {"c_": c, "pretrain_history_": None if pretrain is None else pretrain.history,
+                "module_": phi, "history_": sad.history}
 
     @torch.no_grad()
     def _center(self, phi: nn.Module, X: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
@@ -208,12 +222,17 @@ class DeepSAD(TorchDetector):
         c = torch.where(small, torch.where(c < 0, -CENTER_MIN, CENTER_MIN), c)
         return c.cpu().numpy().astype(np.float32)
 
-    def _dist(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    def _dist(self, module: nn.Module, xb: torch.Tensor,
+              center: torch.Tensor | None = None) -> torch.Tensor:
+        """``||phi(x) - c||^2`` per sample (``center`` defaults to the fitted ``c_``)."""
         z = _forward(module, xb).float()
-        return (z - torch.as_tensor(self.c_, device=z.device)).pow(2).sum(dim=1)
+        c = torch.as_tensor(self.c_ if center is None else center, device=z.device)
+        return (z - c).pow(2).sum(dim=1)
 
-    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        dist = self._dist(module, xb)
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor, *,
+              center: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample Deep SAD loss around ``center`` (default: the fitted ``c_``)."""
+        dist = self._dist(module, xb, center)
         return torch.where(yb == 1, self.eta / (dist + self.eps), dist)
 
     def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:

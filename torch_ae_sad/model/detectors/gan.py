@@ -18,13 +18,14 @@ Per-sample generator loss (weights are parameters, the paper's values in bracket
 Discriminators: ``w_d_normal`` (1.0) ``* (BCE(D_n(x), real) + BCE(D_n(G(x)), fake))`` on the
 normals of a batch and ``w_d_anomaly`` (0.5) ``*`` the same with ``D_a`` on its anomalies.
 
-Training runs in :func:`~torch_ae_sad.model.training.train_module` (the package's one loop):
-the module it trains is ``G``; the loss function first takes one discriminator step on the
-batch (its own optimizer, ``G(x)`` detached) and then returns ``G``'s per-sample loss, so the
-loop's optimizer step is the generator step. The loop builds ``G``'s optimizer itself, with
-the Adam betas (paper: 0.5, 0.999) as its ``optimizer_kwargs`` and the optional step decay of
-the learning rate as its ``lr_lambda``; the discriminators' optimizer and schedule are built
-here with the same settings.
+Training is one stage ``adversarial`` of the package's one loop
+(:func:`~torch_ae_sad.model.training.run_stage`) with a two-optimiser step: every step runs
+the generator once on the batch (:meth:`DualDiscriminatorGAN._forward`, augmentation
+included), then the update ``d`` (the discriminators' loss on ``G(x)`` detached, their own
+optimiser) and then the update ``g`` (``G``'s per-sample loss against the discriminators just
+updated, with the discriminators frozen). Both optimisers share the loop's settings: the Adam
+betas (paper: 0.5, 0.999) as ``optimizer_kwargs`` and the optional step decay of the learning
+rate as ``lr_lambda``.
 
 Score: ``mean|x - G(x)|`` on the 32x32 image in [-1, 1].
 
@@ -47,7 +48,8 @@ sample with the same AUROC, ``channels_last`` 0.93x (slower), both 1.13x
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -56,16 +58,14 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from torch_ae_sad.dataset_loaders._samplers import KMeansBalancedUnderSampler
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import FitContext, TorchDetector, hyperparameters, seeded
 from torch_ae_sad.model.networks.gan import (
     GAN_SIZE,
     PatchDiscriminator,
     UNetGenerator,
     init_normal,
 )
-from torch_ae_sad.model.training import make_optimizer
-from torch_ae_sad.utils.device import resolve_device
-from torch_ae_sad.utils.seeding import make_generator
+from torch_ae_sad.model.training import StagePlan, Update
 
 #: Input image sizes ``H == W`` the detector takes (28 is resized to 32 inside).
 INPUT_SIZES = (28, 32)
@@ -80,6 +80,19 @@ INPUT_RANGE = (0.0, 1.0)
 RANGE_TOLERANCE = 1e-3
 #: Smallest reconstruction error inside ``-log(1 - exp(-l1))`` (caps the term at ~13.8).
 ANOMALY_EPS = 1e-6
+
+
+class GanBatch(NamedTuple):
+    """A step's shared forward of the generator.
+
+    Images ``x`` in [-1, 1], ``x_hat = G(x)``, the innermost features ``z = E(x)`` and the
+    mask of the normal samples.
+    """
+
+    x: torch.Tensor
+    x_hat: torch.Tensor
+    z: torch.Tensor
+    normal: torch.Tensor
 
 
 # -- loss terms (per sample) -----------------------------------------------------------------
@@ -213,8 +226,8 @@ class DualDiscriminatorGAN(TorchDetector):
     n_train_ : dict
         Normals and anomalies trained on (after balancing).
     history_ : dict
-        :func:`~torch_ae_sad.model.training.train_module`'s history (generator loss), with
-        ``d_loss`` (mean discriminator loss per epoch-sized period).
+        The stage's :func:`~torch_ae_sad.model.training.run_stage` history (generator loss),
+        with ``d_loss`` (mean discriminator loss per epoch-sized period).
     """
 
     uses_labels: ClassVar[bool] = True
@@ -250,6 +263,11 @@ class DualDiscriminatorGAN(TorchDetector):
             raise ValueError(f"y: {type(self).__name__} needs labelled anomalies (y == 1) to "
                              "train its anomaly discriminator, found none")
         return super()._validate_y(y, n)
+
+    def check_params(self) -> None:
+        """Raise a ValueError naming a rejected hyper-parameter (see the base class)."""
+        super().check_params()
+        self._check_params()
 
     def _check_params(self) -> None:
         for name in LOSS_WEIGHTS:
@@ -356,80 +374,82 @@ class DualDiscriminatorGAN(TorchDetector):
                                     + adversarial_loss(d(x_hat[mask]), real=False).mean())
         return loss
 
-    def _make_loss(self, discs: nn.ModuleDict, d_opt: torch.optim.Optimizer,
-                   aug_gen: torch.Generator | None, d_losses: list[float],
-                   d_sched: torch.optim.lr_scheduler.LRScheduler | None = None) -> Any:
+    def _forward(self, gen: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+                 augment: torch.Generator | None = None) -> GanBatch:
+        """The shared forward of a step: images in [-1, 1] (augmented when training), ``G(x)``.
+
+        ``augment``: the generator of the augmentation draws (none: no augmentation); batches
+        are augmented only in training (``gen`` in train mode with gradients on).
+        """
+        x = to_gan_size(xb.reshape(len(xb), *self.image_shape_))
+        if augment is not None and gen.training and torch.is_grad_enabled():
+            x = augment_batch(x, augment)
+        x = self._layout(x) * 2.0 - 1.0
+        x_hat, z = gen(x)
+        return GanBatch(x, x_hat, z, yb == 0)
+
+    def _discriminator_step_loss(self, discs: nn.ModuleDict, batch: GanBatch) -> torch.Tensor:
+        """The discriminators' loss on a step's batch, ``G(x)`` detached."""
+        return self.discriminator_loss(discs, batch.x, batch.x_hat.detach(), batch.normal)
+
+    def _generator_loss(self, gen: nn.Module, discs: nn.ModuleDict, batch: GanBatch
+                        ) -> torch.Tensor:
+        """Per-sample weighted generator loss (see the module docstring) of a step's batch."""
         w = {"rec": self.w_rec, "latent": self.w_latent, "patch": self.w_patch,
              "adv_normal": self.w_adv_normal, "anomaly_rec": self.w_anomaly_rec,
              "adv_anomaly": self.w_adv_anomaly}
-
-        def loss_fn(gen: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-            training = gen.training and torch.is_grad_enabled()
-            x = to_gan_size(xb.reshape(len(xb), *self.image_shape_))
-            if training and aug_gen is not None:
-                x = augment_batch(x, aug_gen)
-            x = self._layout(x) * 2.0 - 1.0
-            x_hat, z = gen(x)
-            normal = yb == 0
-            if training:  # the discriminator step, on G(x) detached
-                discs.requires_grad_(True)
-                d_loss = self.discriminator_loss(discs, x, x_hat.detach(), normal)
-                if d_loss.requires_grad:
-                    d_opt.zero_grad(set_to_none=True)
-                    with torch.autocast(device_type=x.device.type, enabled=False):
-                        d_loss.backward()
-                    d_opt.step()
-                    if d_sched is not None:
-                        d_sched.step()
-                d_losses.append(float(d_loss.detach()))
-            discs.requires_grad_(False)  # G's step: no gradients into the discriminators
-            out = x.new_zeros(len(x), dtype=torch.float32)
-            for anomalous, mask in ((False, normal), (True, ~normal)):
-                if bool(mask.any()):
-                    terms = self.generator_terms(gen, discs, x[mask], x_hat[mask], z[mask],
-                                                 anomalous)
-                    out[mask] = sum(w[k] * v for k, v in terms.items())
-            return out
-
-        return loss_fn
+        x, normal = batch.x, batch.normal
+        out = x.new_zeros(len(x), dtype=torch.float32)
+        for anomalous, mask in ((False, normal), (True, ~normal)):
+            if bool(mask.any()):
+                terms = self.generator_terms(gen, discs, x[mask], batch.x_hat[mask],
+                                             batch.z[mask], anomalous)
+                out[mask] = sum(w[k] * v for k, v in terms.items())
+        return out
 
     # -- fit --------------------------------------------------------------------------------
-    def _fit(self, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None) -> None:
+    def _check_input_range(self, X: np.ndarray) -> None:
         self._check_params()
         self.image_shape_ = self._image_shape(tuple(X.shape[1:]))
         self._check_range(X)
-        if self.balance_anomalies:
-            X, y = self._balance(X, y)
-        self.n_train_ = {"normal": int((y == 0).sum()), "anomaly": int((y == 1).sum())}
-        self.device_ = resolve_device(self.device)
+
+    def _resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._balance(X, y) if self.balance_anomalies else (X, y)
+
+    def _init_networks(self, ctx: FitContext) -> tuple[nn.Module, nn.ModuleDict]:
+        """The generator and the ``normal`` / ``anomaly`` discriminators, seeded, on the device."""
         gan_shape = (self.image_shape_[0], GAN_SIZE, GAN_SIZE)
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
-            torch.manual_seed(int(self.random_state))
-            gen = self._build_module(self.image_shape_).to(self.device_)
+        with seeded(ctx.seed):
+            gen = self._build_module(self.image_shape_).to(ctx.device)
             discs = nn.ModuleDict({"normal": PatchDiscriminator(gan_shape, self.width),
                                    "anomaly": PatchDiscriminator(gan_shape, self.width)})
             init_normal(discs)
-            discs = discs.to(self.device_)
+            discs = discs.to(ctx.device)
         if self.channels_last:
             gen = gen.to(memory_format=torch.channels_last)
             discs = discs.to(memory_format=torch.channels_last)
-        adam = self.optimizer in ("adam", "adamw")
-        d_opt = make_optimizer(self.optimizer, discs.parameters(), self.lr, self.weight_decay,
-                               **({"betas": tuple(self.betas)} if adam else {}))
-        aug_gen = make_generator(int(self.random_state) + 1, self.device_) \
-            if self.augment else None
-        d_losses: list[float] = []
-        steps_per_epoch = math.ceil(len(X) / self.batch_size)
+        return gen, discs
+
+    def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
+        """One stage ``adversarial``: each step updates the discriminators ``d``, then ``G``."""
+        gen, discs = self._init_networks(ctx)
+        steps_per_epoch = math.ceil(len(ctx.X) / self.batch_size)
 
         def decay(step: int) -> float:  # StepLR by epochs, on both players
             return self.lr_gamma ** ((step // steps_per_epoch) // self.lr_step)
 
-        d_sched = torch.optim.lr_scheduler.LambdaLR(d_opt, decay) if self.lr_step else None
-        history = self._train(gen, self._make_loss(discs, d_opt, aug_gen, d_losses, d_sched),
-                              X, y, X_val=X_val, y_val=y_val,
-                              optimizer_kwargs={"betas": tuple(self.betas)} if adam else None,
-                              lr_lambda=decay if self.lr_step else None)
-        discs.requires_grad_(True).eval()
+        adam = self.optimizer in ("adam", "adamw")
+        result = yield self._stage(
+            ctx, "adversarial", gen,
+            forward=partial(self._forward, augment=ctx.noise if self.augment else None),
+            updates=(Update("d", discs, partial(self._discriminator_step_loss, discs)),
+                     Update("g", gen, partial(self._generator_loss, gen, discs))),
+            optimizer_kwargs={"betas": tuple(self.betas)} if adam else None,
+            lr_lambda=decay if self.lr_step else None)
+        discs.eval()
+        d_losses = result.step_losses["d"]
         per = [d_losses[i:i + steps_per_epoch] for i in range(0, len(d_losses), steps_per_epoch)]
-        history["d_loss"] = [float(np.mean(p)) for p in per]
-        self.history_, self.module_, self.discriminators_ = history, gen, discs
+        history = {**result.history, "d_loss": [float(np.mean(p)) for p in per]}
+        n_train = {"normal": int((ctx.y == 0).sum()), "anomaly": int((ctx.y == 1).sum())}
+        return {"n_train_": n_train, "history_": history, "module_": gen,
+                "discriminators_": discs}

@@ -26,6 +26,7 @@ repeatable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torch_ae_sad.model.base import TorchDetector, hyperparameters
+from torch_ae_sad.model.base import FitContext, TorchDetector, hyperparameters
 from torch_ae_sad.model.losses import squared_error
 from torch_ae_sad.model.networks.dense import (
     AUTO,
@@ -42,6 +43,7 @@ from torch_ae_sad.model.networks.dense import (
     resolve_out_activation,
 )
 from torch_ae_sad.model.networks.vae import ConvVAE, DenseVAE, reparameterize
+from torch_ae_sad.model.training import LossFn
 from torch_ae_sad.utils.seeding import make_generator
 
 NETWORKS = ("dense", "conv")
@@ -129,6 +131,11 @@ class VAE(TorchDetector):
     score: str = "recon"
     n_samples: int = 10
 
+    def check_params(self) -> None:
+        """Raise a ValueError naming a rejected hyper-parameter (see the base class)."""
+        super().check_params()
+        self._check_params()
+
     def _check_params(self) -> None:
         if self.network not in NETWORKS:
             raise ValueError(f"network: expected one of {NETWORKS}, found {self.network!r}")
@@ -178,11 +185,21 @@ class VAE(TorchDetector):
         return ConvVAE(input_shape, channels=self.channels, latent_dim=self.hidden_dims[-1],
                        activation=self.activation, out_activation=out)
 
-    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def _train_loss(self, ctx: FitContext) -> LossFn:
+        """The negative beta-ELBO with the resolved ``recon_`` and the fit's noise generator."""
+        return partial(self._loss, recon=self.recon_, noise=ctx.noise)
+
+    def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor, *,
+              recon: str | None = None, noise: torch.Generator | None = None) -> torch.Tensor:
+        """Per-sample negative beta-ELBO, one latent sample drawn from ``noise``.
+
+        ``recon`` defaults to the fitted ``recon_``; ``noise`` to torch's global generator.
+        """
         mu, logvar = module.encode(xb)
-        z = reparameterize(mu, logvar, getattr(self, "_noise", None))
+        z = reparameterize(mu, logvar, noise)
         x_hat = module.decode(z)
-        return reconstruction_loss(xb, x_hat, self.recon_) + self.beta * kl_divergence(mu, logvar)
+        kind = self.recon_ if recon is None else recon
+        return reconstruction_loss(xb, x_hat, kind) + self.beta * kl_divergence(mu, logvar)
 
     def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         mu, logvar = module.encode(xb)

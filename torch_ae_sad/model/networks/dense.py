@@ -113,7 +113,9 @@ def make_activation(name: str, param: str = "activation") -> nn.Module:
                          f"found {name!r}") from None
 
 
-def _mlp(dims: Sequence[int], activation: str, last: str | None, batch_norm: bool) -> nn.Sequential:
+def mlp_stack(dims: Sequence[int], activation: str, last: str | None,
+              batch_norm: bool) -> nn.Sequential:
+    """Linear layers through ``dims``: ``activation`` (and batch norm) between, ``last`` after."""
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         layers.append(nn.Linear(d_in, d_out))
@@ -164,8 +166,8 @@ class DenseAutoEncoder(nn.Module):
         for s in self.input_shape:
             d *= s
         dims = [d, *[int(h) for h in hidden_dims]]
-        self.encoder = _mlp(dims, activation, latent_activation, batch_norm)
-        self.decoder = _mlp(dims[::-1], activation, out_activation, batch_norm)
+        self.encoder = mlp_stack(dims, activation, latent_activation, batch_norm)
+        self.decoder = mlp_stack(dims[::-1], activation, out_activation, batch_norm)
         self.output_range = OUTPUT_RANGES[out_activation]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from torch_ae_sad.model.networks.dense import OUTPUT_RANGES, _mlp, make_activation
+from torch_ae_sad.model.networks.dense import OUTPUT_RANGES, make_activation, mlp_stack
 
 #: Image sizes ``H == W`` the convolutional VAE accepts.
 CONV_VAE_SIZES = (28, 32)
@@ -100,11 +100,11 @@ class DenseVAE(_VAE):
         for s in self.input_shape:
             d *= s
         dims = [d, *widths]
-        self.encoder = nn.Sequential(_mlp(dims, activation, None, False),
+        self.encoder = nn.Sequential(mlp_stack(dims, activation, None, False),
                                      make_activation(activation))
         self.mu = nn.Linear(self.latent_dim, self.latent_dim)
         self.logvar = nn.Linear(self.latent_dim, self.latent_dim)
-        self.decoder = _mlp(dims[::-1], activation, out_activation, False)
+        self.decoder = mlp_stack(dims[::-1], activation, out_activation, False)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)`` of ``q(z|x)`` for a batch."""
