@@ -81,8 +81,10 @@ def authors_orders(folder: Path, n_normal: int, n_anomaly: int) -> tuple[np.ndar
     the anomalies' test part first, then validation; ``tabular_split`` takes the normals as
     training, validation, test, and the anomalies as validation, test, rest.
     """
-    normal = np.load(folder / "randomized_normal_indices_arrhythmia.npy").astype(np.int64)
-    anomaly = np.load(folder / "randomized_anomalous_indices_arrhythmia.npy").astype(np.int64)
+    normal = np.load(folder / "randomized_normal_indices_arrhythmia.npy",
+                     allow_pickle=False).astype(np.int64)
+    anomaly = np.load(folder / "randomized_anomalous_indices_arrhythmia.npy",
+                      allow_pickle=False).astype(np.int64)
     if len(normal) != n_normal or len(anomaly) != n_anomaly:
         raise ValueError(f"--indices: expected {n_normal} normal and {n_anomaly} anomalous "
                          f"indices, found {len(normal)} and {len(anomaly)}")

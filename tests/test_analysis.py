@@ -172,8 +172,8 @@ def test_all_draws_everything(small, tmp_path, capsys):
     assert len(pngs(out)) == 3 + 4 * 6 + 1
     # the studies these records are not made for say so, the others are drawn
     assert capsys.readouterr().out.strip().endswith(
-        "not drawn: toll_beta, noise_robustness, reconstructions, latent_space")
-    assert len(SCRIPTS) == 13
+        "not drawn: significance, toll_beta, noise_robustness, reconstructions, latent_space")
+    assert len(SCRIPTS) == 14
 
 
 def test_missing_or_empty_folder(tmp_path, capsys):

@@ -53,7 +53,7 @@ def test_saved_model_reproduces_the_recorded_scores(activation_runs):
     assert (folder / rec["model_file"]).is_file()
     model = load_model(folder / rec["model_file"])
     X_test, _ = data.test_part(rec)
-    with np.load(folder / rec["scores_file"]) as npz:
+    with np.load(folder / rec["scores_file"], allow_pickle=False) as npz:
         np.testing.assert_allclose(model.decision_function(X_test), npz["test_scores"],
                                    rtol=1e-5)
 

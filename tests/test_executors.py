@@ -27,13 +27,13 @@ DIGITS = {"dataset": "digits", "scenario": "one_vs_all", "normal_classes": [0], 
 _real_run_in_worker = executors._run_in_worker
 
 
-def _crashy_run_in_worker(spec, verbose, save_model=False):
+def _crashy_run_in_worker(spec, verbose, save_model=False, own_gpu=False):
     """Stand-in worker function: seed 7 kills its process, seed 8 runs out of memory."""
     if spec["seed"] == 7:
         os._exit(1)
     if spec["seed"] == 8:
         raise MemoryError("simulated: cannot allocate 80 GiB")
-    return _real_run_in_worker(spec, verbose, save_model)
+    return _real_run_in_worker(spec, verbose, save_model, own_gpu)
 
 
 def _specs(seeds=(0, 1)):
@@ -73,6 +73,8 @@ def test_worker_crash_oom_and_errors_recorded_grid_goes_on(tmp_path, monkeypatch
     assert by_seed[(0, "none")]["status"] == by_seed[(0, "random")]["status"] == "ok"
     crashed = by_seed[(7, "none")]
     assert crashed["status"] == "failed" and "worker process died" in crashed["error"]
+    assert crashed["attempts"] == 2  # a lost worker is retried once, then recorded
+    assert by_seed[(0, "none")]["attempts"] == 1
     assert by_seed[(7, "random")]["status"] == "failed"
     oom = by_seed[(8, "none")]
     assert oom["status"] == "failed" and oom["error_kind"] == "out_of_memory"
@@ -225,8 +227,11 @@ def test_ray_local_instance_matches_serial(tmp_path):
         ray.shutdown()
     assert [r["status"] for r in records] == ["ok"] * len(specs), records[0].get("traceback")
     assert [r["metrics"] for r in records] == [r["metrics"] for r in serial]
-    assert records[0]["executor"] == {"executor": "ray", "workers": 2, "threads": 1}
+    info = {"executor": "ray", "workers": 2, "threads": 1, "gpus_per_task": 0.0}
+    assert records[0]["executor"] == info
     on_disk = load_records(tmp_path / "ray")[0]
     assert len(on_disk) == len(specs)
-    assert all(r["executor"] == {"executor": "ray", "workers": 2, "threads": 1}
+    assert all(r["executor"] == info and r["attempts"] == 1 for r in on_disk)
+    # where each run ran: the host and the Ray node
+    assert all(r["environment"]["host"] and len(r["environment"]["ray_node"]) > 8
                for r in on_disk)

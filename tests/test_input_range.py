@@ -62,6 +62,10 @@ CONTRACT: dict[str, tuple[str, dict[str, str] | str]] = {
     "LOF": ("fits", {}),
     "OCSVM": ("fits", {}),
     "RandomGuess": ("fits", {}),
+    # weakly-supervised scorers: no decoder output to match (FEAWAD's decoder is linear)
+    "DevNet": ("fits", {"network_": "lenet"}),
+    "PReNet": ("fits", {"network_": "lenet"}),
+    "FEAWAD": ("fits", {}),
 }
 
 #: Detectors with a decoder activation parameter.

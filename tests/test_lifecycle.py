@@ -249,7 +249,7 @@ def test_two_optimiser_step_updates_both_in_order():
     for mine, ref in ((disc, ref_disc), (gen, ref_gen)):
         for p, q in zip(mine.parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p, q)
-    assert others == [pytest.approx(d.item())]
+    assert [float(o) for o in others] == [pytest.approx(d.item())]
     assert loss.item() == pytest.approx(g.item())
     # the generator's loss put no gradient into the discriminator (frozen while it was built)
     torch.testing.assert_close(disc.weight.grad, ref_disc.weight.grad)
@@ -263,7 +263,7 @@ def test_an_update_without_gradient_takes_no_step():
     before = copy.deepcopy(disc.state_dict())
     _, others = train_step(gen, forward, players, torch.rand(8, 4),
                            torch.zeros(8, dtype=torch.long))
-    assert others == [0.0]
+    assert [float(o) for o in others] == [0.0]
     assert all(torch.equal(v, disc.state_dict()[k]) for k, v in before.items())
     assert players[0].scheduler.last_epoch == 0 and players[1].scheduler.last_epoch == 1
 

@@ -107,13 +107,44 @@ def test_kl_divergence():
 
 def test_reconstruction_loss():
     x, x_hat = torch.rand(4, 1, 3, 3), torch.rand(4, 9).clamp(0.01, 0.99)
-    bce = reconstruction_loss(x, x_hat, "bce")
+    # bce takes the decoder's logits: the BCE of the sigmoid reconstruction
+    bce = reconstruction_loss(x, torch.logit(x_hat), "bce")
     torch.testing.assert_close(bce, F.binary_cross_entropy(x_hat, x.flatten(1),
                                                            reduction="none").sum(1))
     torch.testing.assert_close(reconstruction_loss(x, x_hat, "mse"),
                                (x.flatten(1) - x_hat).pow(2).sum(1))
     with pytest.raises(ValueError, match="recon"):
         reconstruction_loss(x, x_hat, "l1")
+
+
+def test_bce_on_logits_is_exact_where_the_sigmoid_saturates():
+    x = torch.zeros(1, 2)
+    logits = torch.tensor([[30.0, -30.0]])  # sigmoid(30) is 1.0 in float32
+    torch.testing.assert_close(reconstruction_loss(x, logits, "bce"), torch.tensor([30.0]))
+    # the loss of the probabilities is clamped at 100 there, with no gradient
+    assert F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum() == 100.0
+
+
+def test_loss_is_float32_under_bf16_autocast(data, fitted):
+    X_tr, _, _, _ = data
+    xb = torch.as_tensor(X_tr[:8])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = fitted._loss(fitted.module_, xb, torch.zeros(8), noise=torch.Generator())
+        mu, logvar = fitted.module_.encode(xb)
+        assert mu.dtype == torch.bfloat16  # the network runs in bfloat16 ...
+        assert kl_divergence(mu, logvar).dtype == torch.float32  # ... the loss does not
+    assert loss.dtype == torch.float32 and torch.isfinite(loss).all()
+
+
+def test_reconstruct_applies_the_sigmoid_to_the_logits(data, fitted):
+    X_tr, _, _, _ = data
+    rec = fitted.reconstruct(X_tr[:5])
+    assert rec.shape == X_tr[:5].shape and rec.min() >= 0 and rec.max() <= 1
+    with torch.no_grad():
+        mu, _ = fitted.module_.encode(torch.as_tensor(X_tr[:5]))
+        logits = fitted.module_.decode_logits(mu)
+    np.testing.assert_allclose(rec, torch.sigmoid(logits).numpy(), rtol=1e-6, atol=1e-7)
+    assert logits.min() < 0  # logits, not probabilities
 
 
 # -- detector -------------------------------------------------------------------------------

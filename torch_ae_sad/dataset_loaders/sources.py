@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -180,10 +181,61 @@ def _load_idx_dataset(name: str, root: str | Path | None, verify: bool) -> tuple
             arrays["test_images"], arrays["test_labels"].astype(np.int64))
 
 
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as Python 3 pickles of ``bytes`` (protocol < 3) use it: latin-1 only."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r}: only 'latin1' (how "
+                                     "bytes are pickled) is allowed in a CIFAR-10 batch")
+    return text.encode("latin1")
+
+
+def _cifar_globals() -> dict[tuple[str, str], Any]:
+    """The globals numpy's own array pickles name, under numpy 1 and numpy 2 module names.
+
+    The callables are taken from a pickled array of this numpy (``__reduce_ex__``), not
+    imported by a name read from a file.
+    """
+    reconstruct = np.zeros(1).__reduce__()[0]
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray,
+                                           ("numpy", "dtype"): np.dtype,
+                                           ("_codecs", "encode"): _latin1_encode}
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return allowed
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles what the official CIFAR-10 python batches hold, and nothing else.
+
+    The official batches are dicts of ``bytes`` keys -> lists, bytes and numpy arrays; an
+    array unpickles through ``numpy.core.multiarray._reconstruct`` (``numpy._core`` in numpy
+    2; ``numpy._core.numeric._frombuffer`` with protocol 5), ``numpy.ndarray`` and
+    ``numpy.dtype``. Every other global (a class or function a doctored file names, such as
+    ``os.system``) raises :class:`pickle.UnpicklingError` before anything is called.
+    """
+
+    _allowed = _cifar_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The allowed global ``module.name``; an UnpicklingError for any other."""
+        found = self._allowed.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 "
+                                         "batch (it holds only dicts, lists, bytes and numpy "
+                                         "arrays)")
+        return found
+
+    def persistent_load(self, pid: Any) -> Any:
+        """Refused: the official batches hold no persistent ids."""
+        raise pickle.UnpicklingError("persistent ids are not allowed in a CIFAR-10 batch")
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(path, "rb") as fh:
         try:
-            batch = pickle.load(fh, encoding="bytes")  # noqa: S301 - the official format
+            batch = CifarUnpickler(fh, encoding="bytes").load()
         except Exception as exc:  # a broken pickle raises almost anything
             raise ValueError(f"{path}: expected a CIFAR-10 python pickle, found unreadable "
                              f"content ({type(exc).__name__}: {exc})") from exc
@@ -277,8 +329,44 @@ def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = Fa
         are cached per ``(name, root, verify)``; copy before writing into them.
     """
     check_dataset_name(name)
+    if root is None and name in _PROVIDED:
+        return _PROVIDED[name]
     root_key = None if root is None else str(Path(root).resolve())
     return _load_cached(name, root_key, verify)
+
+
+#: Arrays handed to this process by :func:`provide_dataset` (e.g. by a Ray driver).
+_PROVIDED: dict[str, tuple[np.ndarray, ...]] = {}
+
+
+#: Suffixes of the tabular files a spec's ``dataset`` may name (:func:`load_tabular`).
+TABULAR_SUFFIXES = (".npz", ".mat", ".csv")
+
+
+def is_tabular_path(name: object) -> bool:
+    """Whether a spec's ``dataset`` names a tabular file (by its suffix) rather than a dataset."""
+    return isinstance(name, str) and Path(name).suffix.lower() in TABULAR_SUFFIXES
+
+
+def load_source(name: str) -> tuple[np.ndarray, ...]:
+    """The arrays of a spec's ``dataset``: ``(X, y)`` of a tabular file, else the four parts."""
+    return load_tabular(name) if is_tabular_path(name) else load_dataset(name)
+
+
+def provide_dataset(name: str, arrays: tuple[np.ndarray, ...]) -> None:
+    """Make ``load_dataset(name)`` or ``load_tabular(name)`` return ``arrays``, here only.
+
+    A cluster driver that loaded a dataset ships its arrays to each worker once (through
+    Ray's object store) and provides them here, so the workers need no copy of the files.
+    ``arrays`` are ``(X_train, y_train, X_test, y_test)``, or ``(X, y)`` for a tabular file.
+    """
+    expected = 2 if is_tabular_path(name) else 4
+    if not is_tabular_path(name):
+        check_dataset_name(name)
+    if len(arrays) != expected:
+        what = "(X, y)" if expected == 2 else "(X_train, y_train, X_test, y_test)"
+        raise ValueError(f"arrays: expected {what}, found {len(arrays)} arrays")
+    _PROVIDED[name] = tuple(arrays)
 
 
 @lru_cache(maxsize=4)
@@ -316,7 +404,10 @@ def load_train_labels(name: str, root: str | Path | None = None) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _labels_cached(name: str, root: str | None) -> np.ndarray:
     reader = TRAIN_LABELS.get(name)
-    labels = reader(root) if reader is not None else _load_cached(name, root, False)[1]
+    if root is None and name in _PROVIDED:
+        labels = _PROVIDED[name][1]
+    else:
+        labels = reader(root) if reader is not None else _load_cached(name, root, False)[1]
     labels = np.asarray(labels, dtype=np.int64)
     labels.setflags(write=False)
     return labels
@@ -399,6 +490,8 @@ def load_tabular(path: str | Path, *, label_column: str | int | None = None
     y : np.ndarray of int64, shape (n,)
         ``1`` for an outlier, ``0`` for an inlier.
     """
+    if label_column is None and str(path) in _PROVIDED:
+        return _PROVIDED[str(path)]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"tabular file not found: {path}")

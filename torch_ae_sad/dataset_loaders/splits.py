@@ -475,6 +475,15 @@ def _tabular_orders(y: np.ndarray, orders: tuple[Sequence[int], Sequence[int]] |
             anomalies[_check_order(orders[1], len(anomalies), "anomaly_order")])
 
 
+def _tabular_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as float32 ``(n, d)`` and ``y`` as int64 ``(n,)``; a ValueError if they are not."""
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y).astype(np.int64)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"X, y: expected (n, d) and (n,), found {X.shape} and {y.shape}")
+    return X, y
+
+
 def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
                   train_fraction: float = 0.6, val_fraction: float = 0.2, scale: bool = True,
                   seed: int = 0, name: str = "tabular",
@@ -513,10 +522,7 @@ def tabular_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0,
     -------
     Split
     """
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y).astype(np.int64)
-    if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"X, y: expected (n, d) and (n,), found {X.shape} and {y.shape}")
+    X, y = _tabular_arrays(X, y)
     if not (0 < train_fraction and 0 < val_fraction
             and train_fraction + 2 * val_fraction <= 1 + 1e-9):
         raise ValueError(f"train_fraction + 2 * val_fraction: expected <= 1, found "
@@ -559,3 +565,98 @@ def _check_order(order: Sequence[int], n: int, name: str) -> np.ndarray:
                          f"an array of shape {arr.shape} and dtype {arr.dtype}"
                          + ("" if arr.ndim != 1 or len(arr) != n else " that is not one"))
     return arr.astype(np.int64)
+
+
+#: ADBench's share of the test part, and its cap on the samples of a data set.
+ADBENCH_TEST_FRACTION = 0.3
+ADBENCH_MAX_SAMPLES = 10_000
+
+
+def adbench_labelled_count(labelled: int | float, n_train_anomalies: int) -> int:
+    """Labelled training anomalies of ADBench's protocol.
+
+    A fraction ``la`` labels ``ceil(la * n)`` of the ``n`` training anomalies (ADBench's
+    ``at_least_one_labeled=True``, the setting of its experiments); an int is a count.
+
+    Raises
+    ------
+    ValueError
+        For a fraction outside (0, 1], a negative count, or more than ``n``.
+    """
+    if isinstance(labelled, bool) or not isinstance(labelled, Integral | Real):
+        raise ValueError(f"labelled: expected a fraction of the training anomalies in (0, 1] or "
+                         f"an int count, found {labelled!r}")
+    if isinstance(labelled, Integral):
+        count = int(labelled)
+        if count < 0:
+            raise ValueError(f"labelled: expected a count >= 0, found {count}")
+    else:
+        if not 0.0 < labelled <= 1.0:
+            raise ValueError(f"labelled: expected a fraction of the training anomalies in "
+                             f"(0, 1], found {labelled}")
+        count = int(np.ceil(labelled * n_train_anomalies))
+    if count > n_train_anomalies:
+        raise ValueError(f"labelled: expected at most {n_train_anomalies} labelled anomalies "
+                         f"(the training anomalies), found a request for {count}")
+    return count
+
+
+def adbench_split(X: np.ndarray, y: np.ndarray, *, labelled: int | float = 0.1,
+                  val_fraction: float = 0.0, seed: int = 0, name: str = "tabular") -> Split:
+    """Split a tabular anomaly set (``y == 1`` anomaly) by ADBench's protocol (Han et al. 2022).
+
+    As ADBench's ``DataGenerator``: a set larger than 10,000 samples is subsampled to 10,000;
+    70 / 30 stratified train / test split; min-max scaling fitted on the training part; a
+    share of the *training anomalies* labelled (:func:`adbench_labelled_count`), the other
+    training anomalies left in the training data unlabelled (``y_train == 0``, their truth in
+    ``y_train_true``). Deviation: ``val_fraction`` > 0 holds out that share of the training
+    normals as validation data (ADBench has none; 0 by default).
+
+    Parameters
+    ----------
+    X, y : np.ndarray
+        Data ``(n, d)`` and labels (1 = anomaly).
+    labelled : int or float
+        A fraction of the training anomalies (1 %, 5 %, 10 % in ADBench) or a count.
+    val_fraction : float
+        Share of the training normals held out for validation, in [0, 1).
+    seed : int
+        Seed of every random draw.
+    name : str
+        Data set name recorded in ``meta``.
+
+    Returns
+    -------
+    Split
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import MinMaxScaler
+
+    X, y = _tabular_arrays(X, y)
+    _check_fraction(val_fraction, "val_fraction")
+    rng = np.random.default_rng(seed)
+    if len(y) > ADBENCH_MAX_SAMPLES:
+        keep = np.sort(rng.choice(len(y), ADBENCH_MAX_SAMPLES, replace=False))
+        X, y = X[keep], y[keep]
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=ADBENCH_TEST_FRACTION,
+                                              stratify=y, random_state=seed)
+    scaler = MinMaxScaler().fit(X_tr)
+    X_tr, X_te = scaler.transform(X_tr).astype(np.float32), scaler.transform(X_te).astype(
+        np.float32)
+    anomalies, normals = np.flatnonzero(y_tr == 1), rng.permutation(np.flatnonzero(y_tr == 0))
+    n_lab = adbench_labelled_count(labelled, len(anomalies))
+    lab = rng.choice(anomalies, n_lab, replace=False)
+    n_val = int(round(val_fraction * len(normals)))
+    val, train = normals[:n_val], np.setdiff1d(np.arange(len(y_tr)), normals[:n_val])
+    y_train = np.zeros(len(y_tr), np.int64)
+    y_train[lab] = 1
+    meta = {"dataset": name, "scenario": "adbench", "normal_classes": [0],
+            "anomaly_classes": [1], "labelled": labelled, "n_labelled": n_lab,
+            "n_unlabelled_anomalies": int(len(anomalies) - n_lab), "val_fraction": val_fraction,
+            "n_val_normal": int(n_val), "n_train": int(len(train)),
+            "n_test": int(len(y_te)), "n_test_anomalies": int(y_te.sum()),
+            "input_shape": [int(X.shape[1])], "seed": seed,
+            "protocol": "ADBench: 70/30 stratified, min-max on train, ceil(la * n) labelled"}
+    return Split(X_train=X_tr[train], y_train=y_train[train], X_val=X_tr[val],
+                 y_val=np.zeros(len(val), np.int64), X_test=X_te, y_test=y_te, meta=meta,
+                 y_train_true=y_tr[train])

@@ -7,6 +7,7 @@ Every detector follows the scikit-learn API of :class:`~torch_ae_sad.model.base.
 from torch_ae_sad.model.base import DETECTORS, BaseDetector, TorchDetector
 from torch_ae_sad.model.detectors import (
     AESAD,
+    FEAWAD,
     KNN,
     LOF,
     OCSVM,
@@ -16,8 +17,10 @@ from torch_ae_sad.model.detectors import (
     ConvAutoEncoder,
     DBSCANDetector,
     DeepSAD,
+    DevNet,
     DualDiscriminatorGAN,
     IForest,
+    PReNet,
     RandomGuess,
 )
 
@@ -29,11 +32,14 @@ __all__ = [
     "DBSCANDetector",
     "DETECTORS",
     "DeepSAD",
+    "DevNet",
     "DualDiscriminatorGAN",
+    "FEAWAD",
     "IForest",
     "KNN",
     "LOF",
     "OCSVM",
+    "PReNet",
     "RandomGuess",
     "TOLL",
     "TorchDetector",

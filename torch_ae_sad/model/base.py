@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,7 +37,7 @@ from torch_ae_sad.model.training import (
     run_stages,
 )
 from torch_ae_sad.utils.device import resolve_device
-from torch_ae_sad.utils.seeding import make_generator
+from torch_ae_sad.utils.seeding import deterministic_mode, make_generator, seeded
 
 #: Detector name -> class, filled by subclasses of :class:`BaseDetector` as they are defined.
 DETECTORS: dict[str, type[BaseDetector]] = {}
@@ -67,6 +66,11 @@ class BaseDetector(BaseEstimator):
     #: ``"all"``: train on every sample with its label; ``"normal"``: on ``y == 0`` only
     #: (unsupervised methods: the labelled anomalies are left out of training).
     train_on: ClassVar[str] = "all"
+    #: Fitted attributes that hold torch networks: a model file stores their ``state_dict``
+    #: and :meth:`_build_networks` rebuilds them on load (none for the classical detectors).
+    _network_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Fitted attributes of the process only (e.g. ``device_``), left out of model files.
+    _runtime_attrs: ClassVar[tuple[str, ...]] = ()
 
     contamination: float = 0.1
 
@@ -172,13 +176,56 @@ class BaseDetector(BaseEstimator):
     def _score(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    # -- model files (torch_ae_sad.model.experiment.model_files) ----------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, nn.Module]]:
+        """What a model file stores of the fitted detector (the live objects, not copies).
 
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch's global generator inside the block, leaving its state outside untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
+        Returns
+        -------
+        fitted : dict
+            The fitted attributes (public names ending in ``_``) but the networks and the
+            run-time ones (:attr:`_network_attrs`, :attr:`_runtime_attrs`).
+        networks : dict
+            Network attribute -> its module. The model file copies their tensors to the CPU
+            and changes nothing here.
+        """
+        check_is_fitted(self, "threshold_")
+        skip = set(self._network_attrs) | set(self._runtime_attrs)
+        fitted = {name: value for name, value in vars(self).items()
+                  if name.endswith("_") and not name.startswith("_") and name not in skip}
+        return fitted, {name: getattr(self, name) for name in self._network_attrs}
+
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """Untrained networks of :attr:`_network_attrs`, from the fitted attributes (CPU)."""
+        return {}
+
+    def _restore(self, fitted: dict[str, Any],
+                 networks: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Make this unfitted detector the one :meth:`_state` described.
+
+        Sets the ``fitted`` attributes, then loads each state dict of ``networks`` into the
+        network :meth:`_build_networks` rebuilds from them (eval mode; built under a fixed
+        seed, so loading leaves torch's global generator as it was).
+
+        Raises
+        ------
+        ValueError
+            When a name is not a fitted attribute's, or the networks do not match.
+        """
+        bad = [n for n in fitted if not (isinstance(n, str) and n.isidentifier()
+                                         and n.endswith("_") and not n.startswith("_"))]
+        if bad:
+            raise ValueError(f"expected fitted attribute names (ending in '_'), found {bad}")
+        if set(networks) != set(self._network_attrs):
+            raise ValueError(f"expected the networks {sorted(self._network_attrs)} of "
+                             f"{type(self).__name__}, found {sorted(networks)}")
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        with seeded(0):
+            built = self._build_networks()
+        for name, module in built.items():
+            module.load_state_dict(networks[name])
+            setattr(self, name, module.eval())
 
 
 @dataclass(frozen=True)
@@ -197,7 +244,9 @@ class FitContext:
         The detector's ``random_state``.
     noise : torch.Generator
         Seeded (``seed + 1``) source of a loss's own randomness: denoising noise, a VAE's
-        latent samples, a GAN's augmentation. A loss gets it as an argument.
+        latent samples, a GAN's augmentation. A loss gets it as an argument. It lives on the
+        device (the draws stay there, no copy per step), so its stream on CUDA differs from
+        the CPU's; the batches do not (:meth:`TorchDetector._stage`).
     """
 
     X: np.ndarray
@@ -247,7 +296,7 @@ class TorchDetector(BaseDetector):
         Samples per step.
     lr, weight_decay : float
         Optimizer settings.
-    optimizer : {"adam", "adamw", "sgd"}
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}
         The optimizer.
     lr_milestones : sequence of int
         Epochs (1-based) from which the learning rate is divided by 10 each, as Deep SAD's
@@ -266,14 +315,19 @@ class TorchDetector(BaseDetector):
     device : str, optional
         ``None`` = CUDA if present, else CPU.
     random_state : int
-        Seed of the initialisation and the batches.
+        Seed of the initialisation (on the CPU), the batches (drawn on the CPU, so the same
+        on every device) and the loss's noise (``random_state + 1``, on the device). torch's
+        global generators are seeded during ``fit`` and left as they were found.
     verbose : int
         0 silent, 1 a progress bar.
     amp : bool
         bfloat16 autocast during training, on CUDA and on the CPU (fast on CPUs with
-        bfloat16 instructions).
+        bfloat16 instructions). Losses whose math cancels (SSIM, a VAE's ELBO, Deep SAD's
+        distances) are computed in float32 under it.
     deterministic : bool
-        Ask torch for deterministic kernels during fit.
+        Deterministic kernels during fit, IEEE float32 convolutions in cuDNN (not TF32)
+        and a deterministic cuBLAS workspace on CUDA; every setting restored after
+        (:func:`~torch_ae_sad.utils.seeding.deterministic_mode`).
     """
 
     epochs: int = 10
@@ -293,6 +347,9 @@ class TorchDetector(BaseDetector):
     amp: bool = False
     deterministic: bool = False
 
+    _network_attrs: ClassVar[tuple[str, ...]] = ("module_",)
+    _runtime_attrs: ClassVar[tuple[str, ...]] = ("device_",)
+
     def check_params(self) -> None:
         """Raise a ValueError naming a rejected hyper-parameter, the training settings included."""
         super().check_params()
@@ -300,6 +357,19 @@ class TorchDetector(BaseDetector):
 
     def _build_module(self, input_shape: tuple[int, ...]) -> nn.Module:
         raise NotImplementedError
+
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """``module_`` rebuilt by ``_build_module(input_shape_)`` (a model file's weights go in).
+
+        Detectors with other networks (or another ``module_``) override this.
+        """
+        return {"module_": self._build_module(tuple(self.input_shape_))}
+
+    def _restore(self, fitted: dict[str, Any],
+                 networks: dict[str, dict[str, torch.Tensor]]) -> None:
+        """:meth:`BaseDetector._restore`, the detector then scoring on the CPU."""
+        super()._restore(fitted, networks)
+        self.device_ = torch.device("cpu")
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -331,7 +401,10 @@ class TorchDetector(BaseDetector):
             X, y = X[y == 0], y[y == 0]
         self._check_input_range(X)
         ctx = self._context(*self._resample(X, y), X_val, y_val)
-        fitted = run_stages(self._stages(ctx), lambda stage: self._run_stage(stage, ctx))
+        # torch's global generators (CPU and the device's) seeded during the fit, whatever
+        # draws from them, and left as they were found
+        with seeded(ctx.seed, ctx.device):
+            fitted = run_stages(self._stages(ctx), lambda stage: self._run_stage(stage, ctx))
         for name, value in fitted.items():
             setattr(self, name, value)
 
@@ -389,28 +462,32 @@ class TorchDetector(BaseDetector):
     def _stage(self, ctx: FitContext, name: str, module: nn.Module, loss: LossFn | None = None,
                *, score_fn: ScoreFn | None = None, generator: torch.Generator | None = None,
                validate: bool = True, forward: ForwardFn | None = None,
-               updates: tuple[Update, ...] = (), **overrides: Any) -> Stage:
+               updates: tuple[Update, ...] = (), host_labels: bool = False,
+               **overrides: Any) -> Stage:
         """A :class:`~.training.Stage` with this detector's settings (``overrides`` replace).
 
-        Defaults: ``_score_batch`` scores (the validation metric's), batches from a generator
-        seeded with ``random_state``; ``validate``: whether the fit's validation data applies.
+        Defaults: ``_score_batch`` scores (the validation metric's), batches from a CPU
+        generator seeded with ``random_state`` (the indices are drawn on the CPU and moved to
+        the device, so the CPU and CUDA see the same batches); ``validate``: whether the fit's
+        validation data applies; ``host_labels``: see :class:`~.training.Stage`.
         """
         if generator is None:
-            generator = make_generator(ctx.seed, ctx.device)
+            generator = make_generator(ctx.seed)
         return Stage(name, module, loss, self._config(**overrides),
                      score_fn=self._score_batch if score_fn is None else score_fn,
-                     generator=generator, validate=validate, forward=forward, updates=updates)
+                     generator=generator, validate=validate, forward=forward, updates=updates,
+                     host_labels=host_labels)
 
     def _run_stage(self, stage: Stage, ctx: FitContext) -> StageResult:
-        """Train one stage on the fit's data (deterministic kernels if ``deterministic``)."""
-        prev = torch.are_deterministic_algorithms_enabled()
-        if self.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        """Train one stage on the fit's data (deterministic kernels if ``deterministic``).
+
+        ``deterministic``: :func:`~torch_ae_sad.utils.seeding.deterministic_mode` (kernels,
+        cuDNN's IEEE float32 convolutions, cuBLAS's workspace) during the stage, every
+        setting restored after.
+        """
         val = (ctx.X_val, ctx.y_val) if stage.validate else (None, None)
-        try:
+        with deterministic_mode(self.deterministic, ctx.device):
             return run_stage(stage, ctx.X_dev, ctx.y_dev, *val)
-        finally:
-            torch.use_deterministic_algorithms(prev)
 
     @torch.no_grad()
     def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,

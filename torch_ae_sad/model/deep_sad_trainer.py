@@ -7,7 +7,8 @@ labelled anomalies from the known class, and a pollution ``gamma_p`` = 0.0 or 0.
 anomalies from any anomaly class; the test set has every class. Deep SAD on the authors'
 bias-free LeNet with their README's budgets (150 + 150 epochs, Adam, lr 1e-4, divided by 10
 from epoch 50 on: ``--lr_milestone 50``; no milestone in pre-training), Deep SVDD (the
-same network, ``eta = 0``: the labels are ignored) and AE-SAD under the same protocol.
+same network, ``eta = 0``: the labels are ignored), AE-SAD, and the weakly-supervised
+baselines DevNet, PReNet (LeNet feature learner) and FEAWAD under the same protocol.
 Paper: mean AUROC 96.4 for Deep SAD with ``gamma_l = 0.01`` (averaged over the 90 pairs and
 10 seeds). The faithful preset is ``python -m torch_ae_sad.model.protocols run
 deep_sad_mnist``.
@@ -16,7 +17,7 @@ Run::
 
     python -m torch_ae_sad.model.deep_sad_trainer [--quick] [--seeds 0 1 2] [--workers 2]
 
-The full grid is 360 scenarios x 3 models per seed (GPU-sized); ``--quick`` (normal 0, known
+The full grid is 360 scenarios x 6 models per seed (GPU-sized); ``--quick`` (normal 0, known
 anomaly 1, ``gamma_l = 0.01``, no pollution, 2 + 2 epochs) takes well under a minute on 2 CPU
 cores.
 """
@@ -38,7 +39,8 @@ SAMPLER_CONFIG = [
     {"name": "none"},
 ]
 
-#: Deep SAD (authors' README budgets), Deep SVDD (eta = 0) and AE-SAD (authors' defaults).
+#: Deep SAD (authors' README budgets), Deep SVDD (eta = 0), AE-SAD (authors' defaults), DevNet,
+#: PReNet and FEAWAD (authors' defaults).
 MODEL_CONFIG = [
     {"method": "DeepSAD", "network": "lenet", "rep_dim": 32, "eta": 1.0, "epochs": 150,
      "lr_milestones": [50],
@@ -51,6 +53,11 @@ MODEL_CONFIG = [
     {"method": "AESAD", "hidden_dims": [128, 32], "activation": "relu",
      "out_activation": "sigmoid", "transform": "F0", "epochs": 10, "batch_size": 32,
      "lr": 1e-3},
+    # weakly-supervised baselines with their authors' budgets (RMSprop / Adam, batches of 512
+    # half labelled anomalies): DevNet and PReNet on the LeNet feature learner, FEAWAD dense
+    {"method": "DevNet", "network": "lenet", "rep_dim": 32},
+    {"method": "PReNet", "network": "lenet", "rep_dim": 32},
+    {"method": "FEAWAD"},
 ]
 
 

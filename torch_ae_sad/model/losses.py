@@ -33,10 +33,18 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7, sigma: float = 1.5,
     """Per-sample structural similarity (Wang et al. 2004) of ``(n, C, H, W)`` images.
 
     A Gaussian window of ``window`` pixels (clipped to the image size), ``K1 = 0.01``,
-    ``K2 = 0.03``; the map is averaged over channels and valid positions.
+    ``K2 = 0.03``; the map is averaged over channels and valid positions. Computed in float32
+    with autocast off: the variances ``E[x^2] - E[x]^2`` cancel catastrophically in bfloat16.
     """
     if x.dim() != 4:
         raise ValueError(f"ssim: expected images (n, C, H, W), found shape {tuple(x.shape)}")
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _ssim(x.float(), y.float(), window, sigma, data_range)
+
+
+def _ssim(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, data_range: float
+          ) -> torch.Tensor:
+    """The body of :func:`ssim` on float32 images."""
     size = min(window, x.shape[-1], x.shape[-2])
     w = _gaussian_window(size, sigma, x.shape[1], x)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2

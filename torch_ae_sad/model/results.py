@@ -75,17 +75,54 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
     return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
 
 
+#: Fields of where a run ran (not of its spec): grouped or filtered by only when asked.
+WHERE_FIELDS = ("host", "node", "ran_on")
+
+
+def record_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The flattened spec of a record plus where it ran: ``host``, ``node`` (Ray), ``ran_on``."""
+    env = record.get("environment") or {}
+    return {**flatten_spec(record["spec"]), "host": env.get("host"), "node": env.get("ray_node"),
+            "ran_on": record.get("device")}
+
+
 def group_fields(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Every flattened spec field of ``records`` (the fields runs may be grouped by)."""
+    """Every field of ``records`` that runs may be grouped or filtered by."""
     fields: list[str] = []
     for rec in records:
-        fields += [k for k in flatten_spec(rec["spec"]) if k not in fields]
+        fields += [k for k in record_fields(rec) if k not in fields]
     return fields
+
+
+def filter_records(records: Sequence[dict[str, Any]],
+                   filters: Sequence[str]) -> list[dict[str, Any]]:
+    """The records whose field equals the value of each ``FIELD=VALUE`` filter (as text).
+
+    Raises
+    ------
+    ValueError
+        For a filter without ``=`` or naming a field that no record has.
+    """
+    known = group_fields(records)
+    kept = list(records)
+    for text in filters:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError(f"--filter: expected FIELD=VALUE, found {text!r}")
+        if name not in known:
+            raise ValueError(f"--filter: no record has the field {name!r}; expected fields "
+                             f"among {sorted(known)}")
+        kept = [r for r in kept if _text(record_fields(r).get(name)) == value]
+    return kept
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def pooled_fields(records: Sequence[dict[str, Any]], group_by: Sequence[str]) -> list[str]:
     """The fields outside ``group_by`` (seed and device aside) whose value differs between runs."""
-    flats = [flatten_spec(r["spec"]) for r in records]
+    flats = [record_fields(r) for r in records]
     return [f for f in group_fields(records) if f not in group_by and f not in NOT_GROUPED
             and len({field_key(flat.get(f)) for flat in flats}) > 1]
 
@@ -119,13 +156,14 @@ def summarize(records: Sequence[dict[str, Any]],
     fields : list of str
         The grouping fields, in order.
     """
-    flats = [flatten_spec(r["spec"]) for r in records]
+    flats = [record_fields(r) for r in records]
     if group_by:
         fields = list(group_by)
     else:
         fields = []
         for flat in flats:
-            fields += [k for k in flat if k not in NOT_GROUPED and k not in fields]
+            fields += [k for k in flat if k not in NOT_GROUPED and k not in WHERE_FIELDS
+                       and k not in fields]
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, flat in enumerate(flats):
         groups.setdefault(tuple(field_key(flat.get(f)) for f in fields), []).append(i)
@@ -245,7 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-csv", action="store_true", help="print the table only")
     parser.add_argument("--group-by", nargs="+", default=None, metavar="FIELD",
                         help="spec fields to group by, e.g. method sampler "
-                             "method_params.lr (default: everything but the seed)")
+                             "method_params.lr, or where runs ran: host, node, ran_on "
+                             "(default: everything in the spec but the seed)")
+    parser.add_argument("--filter", nargs="+", default=None, metavar="FIELD=VALUE",
+                        help="keep only the runs whose field has this value, e.g. "
+                             "host=node7 method=TOLL ran_on=cuda:0")
     args = parser.parse_args(argv)
 
     folder: Path = args.dir
@@ -260,10 +302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no run records (*.json) in {folder}", file=sys.stderr)
         return 1
     try:
+        records = filter_records(records, args.filter or [])
         if args.group_by:
             check_group_by(records, args.group_by)
     except ValueError as exc:
         parser.error(str(exc))
+    if not records:
+        print(f"error: no record in {folder} passes --filter {' '.join(args.filter)}",
+              file=sys.stderr)
+        return 1
     rows, fields = summarize(records, args.group_by)
     _print_summary(records, rows, fields, folder, default_grouping=args.group_by is None)
     if args.group_by:
@@ -293,6 +340,10 @@ def _print_summary(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
         print(f"failed {r['run_id']}: {error}")
     if len(failed) > 10:
         print(f"... and {len(failed) - 10} more failed runs")
+    kinds = sorted({str(r.get("device")).split(":")[0] for r in records if r["status"] == "ok"})
+    if len(kinds) > 1:
+        print(f"note: these runs ran on {' and '.join(kinds)} (CPU and GPU runs of one spec "
+              "may differ); --filter ran_on=... or --group-by ... ran_on separates them")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from torch_ae_sad.model.batch_samplers import BatchSampler
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 ScoreFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], Any]
@@ -46,6 +48,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,  # DevNet's and PReNet's authors (Keras RMSprop)
 }
 
 
@@ -214,13 +217,22 @@ class Stage:
     score_fn : callable, optional
         ``score_fn(module, xb)`` -> per-sample anomaly scores (for the validation metric).
     generator : torch.Generator, optional
-        Source of the permutations and batches (on the data's device).
+        Source of the permutations and batches: a CPU generator (the indices are drawn on it
+        and moved to the data's device, so the CPU and CUDA train on the same batches).
     validate : bool
         Whether the fit's validation data applies to this stage.
     forward : callable, optional
         ``forward(module, xb, yb)`` -> the output every update's loss reads.
     updates : tuple of Update
         The optimisers of a training step, in order.
+    host_labels : bool
+        Hand the training step's ``forward`` (or ``loss``) the batch's labels on the CPU
+        instead of the device, so it can select samples by label without waiting for the
+        device (a GAN's kinds of images); validation still passes them on the device.
+    sampler : BatchSampler, optional
+        Draws the stage's index batches from the training labels instead of the loop's
+        permutations (e.g. :class:`~torch_ae_sad.model.batch_samplers.BalancedSampler`,
+        DevNet's half-anomaly batches); it also sets the steps of an epoch.
     """
 
     name: str
@@ -232,6 +244,8 @@ class Stage:
     validate: bool = True
     forward: ForwardFn | None = None
     updates: tuple[Update, ...] = ()
+    host_labels: bool = False
+    sampler: BatchSampler | None = None
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (not self.updates):
@@ -307,17 +321,38 @@ def _batches(n: int, batch_size: int, epochs: int | None, n_steps: int | None,
     within the batch, as TOLL's authors' ``np.random.choice(..., replace=False)``); batches are
     drawn independently of each other. With ``merge_single`` an epoch's last batch of one
     sample joins the batch before it (batch normalisation cannot train on one sample).
+
+    The indices are drawn on ``generator``'s device (the CPU's global generator without one)
+    and returned on ``device``: with a CPU generator the batches do not depend on the device
+    trained on (:func:`run_stage` takes them on the CPU and copies each to the data's device,
+    :func:`host_to_device`).
     """
+    source = generator.device if generator is not None else torch.device("cpu")
+
+    def perm() -> torch.Tensor:
+        return torch.randperm(n, generator=generator, device=source)
+
     if n_steps is not None:
         k = min(batch_size, n)
         for _ in range(n_steps):
-            yield torch.randperm(n, generator=generator, device=device)[:k]
+            yield perm()[:k].to(device)
         return
     for _ in range(epochs or 0):
-        chunks = list(torch.randperm(n, generator=generator, device=device).split(batch_size))
+        chunks = list(perm().to(device).split(batch_size))
         if len(chunks) > epoch_steps(n, batch_size, merge_single):
             chunks[-2:] = [torch.cat(chunks[-2:])]
         yield from chunks
+
+
+def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The CPU tensor ``t`` on ``device``, without waiting for it.
+
+    For CUDA the tensor is pinned first, so the copy is asynchronous (a copy from pageable
+    memory would wait); on the CPU it is ``t`` itself.
+    """
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def epoch_steps(n: int, batch_size: int, merge_single: bool = False) -> int:
@@ -400,7 +435,7 @@ def _freezing(modules: Sequence[nn.Module]) -> Iterator[None]:
 
 def train_step(module: nn.Module, forward: ForwardFn, players: Sequence[Player],
                xb: torch.Tensor, yb: torch.Tensor, amp: bool = False
-               ) -> tuple[torch.Tensor, list[float]]:
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One training step on a batch: the shared forward, then each player's update in order.
 
     Each update's loss is built with the other players' parameters frozen, then minimised by
@@ -409,12 +444,14 @@ def train_step(module: nn.Module, forward: ForwardFn, players: Sequence[Player],
     one autocast block per step (its weight casts shared by the forward and the losses), the
     backward passes and optimiser steps outside it.
 
+    Nothing here waits for the device: the losses stay tensors on it (no host sync per step).
+
     Returns
     -------
     loss : torch.Tensor
-        The last player's (the stage module's) batch-mean loss, detached.
-    others : list of float
-        The batch-mean losses of the players before it.
+        The last player's (the stage module's) batch-mean loss, detached (float32, 0-d).
+    others : list of torch.Tensor
+        The batch-mean losses of the players before it, detached, on the device.
     """
     device = xb.device.type
     others = []
@@ -428,7 +465,7 @@ def train_step(module: nn.Module, forward: ForwardFn, players: Sequence[Player],
                 with torch.autocast(device_type=device, enabled=False) if amp else nullcontext():
                     player.step(loss)
             if not last:
-                others.append(float(loss.detach()))
+                others.append(loss.detach())
     return loss.detach(), others
 
 
@@ -479,8 +516,8 @@ class Evaluator:
             and bool((y_val == 1).any()) and bool((y_val == 0).any())
         self.criterion = f"val_{metric}" if self.use_metric else \
             ("val_loss" if self.has_val else "train_loss")
-        if self.has_val:  # the normals' part of the validation data, selected once
-            self.labelled = (X_val, y_val)
+        if self.has_val:  # selected once per stage: the normals, the labels on the host
+            self.labelled = (X_val, y_val.cpu().numpy())
             self.normals = (X_val[y_val == 0], y_val[y_val == 0])
 
     def __call__(self, module: nn.Module, train_loss: float) -> tuple[float, dict[str, float]]:
@@ -501,14 +538,13 @@ class Evaluator:
 
 
 @torch.no_grad()
-def _val_metric(module: nn.Module, score_fn: ScoreFn, X: torch.Tensor, y: torch.Tensor,
+def _val_metric(module: nn.Module, score_fn: ScoreFn, X: torch.Tensor, labels: np.ndarray,
                 metric: str) -> float:
     """``metric`` (``auc`` or ``f1``, see :class:`Evaluator`) of the scores of ``X``."""
     from sklearn.metrics import f1_score, roc_auc_score
 
     module.eval()
     scores = torch.cat([score_fn(module, xb) for xb in X.split(4096)]).float().cpu().numpy()
-    labels = y.cpu().numpy()
     if metric == "auc":
         return float(roc_auc_score(labels, scores))
     return float(f1_score(labels, top_fraction_flags(scores, float(labels.mean()))))
@@ -588,6 +624,30 @@ def _period_loss(running: torch.Tensor, seen: int, step: int, steps_per_epoch: i
     return train_loss
 
 
+class _StepLosses:
+    """The step losses of the updates before the module's, kept on the device to the end.
+
+    One row per update, one column per step: writing a step's losses is a copy on the device
+    (no host sync per step); :meth:`as_lists` reads them back once.
+    """
+
+    def __init__(self, names: Sequence[str], total: int, device: torch.device) -> None:
+        self.names = list(names)
+        self.values = torch.zeros((len(self.names), total), device=device)
+        self.count = 0
+
+    def add(self, others: Sequence[torch.Tensor]) -> None:
+        """Record one step's losses (in the order of :attr:`names`)."""
+        if self.names:
+            self.values[:, self.count] = torch.stack(list(others))
+        self.count += 1
+
+    def as_lists(self) -> dict[str, list[float]]:
+        """Update name -> its loss at every step recorded."""
+        rows = self.values[:, :self.count].cpu()
+        return {name: row.tolist() for name, row in zip(self.names, rows, strict=True)}
+
+
 def _progress(config: TrainConfig, total: int) -> tqdm:
     return tqdm(total=total, desc=config.desc, disable=config.verbose < 1, leave=False,
                 unit="step", mininterval=0.5)
@@ -611,7 +671,9 @@ def run_stage(stage: Stage, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tenso
     cfg.check()
     # batch norm cannot train on one sample: an epoch's last single sample joins the batch
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-    steps_per_epoch = epoch_steps(n, cfg.batch_size, merge_single=has_bn)
+    steps_per_epoch = (stage.sampler.epoch_steps(n, cfg.batch_size)
+                       if stage.sampler is not None else
+                       epoch_steps(n, cfg.batch_size, merge_single=has_bn))
     total = cfg.n_steps if cfg.n_steps is not None else cfg.epochs * steps_per_epoch
     period = cfg.eval_every or steps_per_epoch
     evaluator = Evaluator(stage.module_loss, stage.score_fn, X_val, y_val, cfg.val_metric)
@@ -620,16 +682,19 @@ def run_stage(stage: Stage, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tenso
     players = make_players(updates, cfg, lr_schedule(cfg, steps_per_epoch))
     use_amp = bool(cfg.amp) and device.type in ("cuda", "cpu")
     history = _new_history(evaluator.criterion)
-    step_losses: dict[str, list[float]] = {u.name: [] for u in updates[:-1]}
+    step_losses = _StepLosses([u.name for u in updates[:-1]], total, device)
     running, seen, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-    batches = _batches(n, cfg.batch_size, cfg.epochs, cfg.n_steps, stage.generator, device,
-                       merge_single=has_bn)
+    batches = _batches(n, cfg.batch_size, cfg.epochs, cfg.n_steps, stage.generator,
+                       torch.device("cpu"), merge_single=has_bn) if stage.sampler is None else \
+        stage.sampler.batches(y.cpu(), cfg.batch_size, total, stage.generator)
+    y_host = y.cpu() if stage.host_labels else None  # once per stage
     module.train()
     with _progress(cfg, total) as bar:
         for step, idx in enumerate(batches, 1):
-            loss, others = train_step(module, forward, players, X[idx], y[idx], use_amp)
-            for name, value in zip(step_losses, others, strict=True):
-                step_losses[name].append(value)
+            idx_dev = host_to_device(idx, device)
+            yb = y[idx_dev] if y_host is None else y_host[idx]
+            loss, others = train_step(module, forward, players, X[idx_dev], yb, use_amp)
+            step_losses.add(others)
             running += loss * len(idx)
             seen += len(idx)
             if step % period and step != total:
@@ -651,7 +716,7 @@ def run_stage(stage: Stage, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tenso
     checkpoint.restore(module)
     module.eval()
     history["best_step"], history["stopped_early"] = checkpoint.best_step, checkpoint.stopped_early
-    return StageResult(history, step_losses)
+    return StageResult(history, step_losses.as_lists())
 
 
 def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
@@ -677,7 +742,8 @@ def train_module(module: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     X, y : torch.Tensor
         Training data and labels on the device.
     generator : torch.Generator, optional
-        Source of the permutations and batches (on the data's device).
+        Source of the permutations and batches (a CPU generator: the indices are moved to
+        the data's device; see :func:`_batches`).
     X_val, y_val : torch.Tensor, optional
         Validation data (``y_val`` 1 = anomaly), evaluated every ``eval_every`` steps.
     score_fn : callable, optional

@@ -7,6 +7,8 @@ Each module is a script, ``python -m torch_ae_sad.model.analysis.<name> RECORDS_
 - ``auroc_by_sampler``: AUROC by sampler and scenario, mean ± std over seeds;
 - ``time_reduction``: training seconds per sampler and the reduction against ``none``;
 - ``pareto``: AUROC against training seconds with the Pareto front;
+- ``significance``: critical-difference diagram (Friedman, Nemenyi) and pairwise Wilcoxon
+  tests with Holm's correction, of the samplers (or ``--compare method``);
 - ``curves``: ROC and precision-recall curves per run, threshold marked;
 - ``score_histograms``: normal vs anomalous test scores per run, threshold marked;
 - ``confusion``: confusion matrix per run at the recorded threshold;
@@ -36,7 +38,7 @@ the trainers' tables and :mod:`torch_ae_sad.model.results`.
 """
 
 #: Script modules in the order :mod:`~torch_ae_sad.model.analysis.all` runs them.
-SCRIPTS = ("tables", "auroc_by_sampler", "time_reduction", "pareto", "curves",
+SCRIPTS = ("tables", "auroc_by_sampler", "time_reduction", "pareto", "significance", "curves",
            "score_histograms", "confusion", "loss_curves", "grid_ranking", "toll_beta",
            "noise_robustness", "reconstructions", "latent_space")
 #: Scripts that draw one figure per run and accept ``run=``.

@@ -3,11 +3,14 @@
 Run::
 
     python -m torch_ae_sad.model.analysis.all RECORDS_DIR [--out DIR] [--run RUN_ID]
+        [--trust-pickled-models]
 
 Runs each script of :data:`~torch_ae_sad.model.analysis.SCRIPTS` in turn; one that cannot draw
 (records without scores, without a loss history, ...) is reported with what is missing and the
 others go on. Exit code 0 when at least one file was written, 1 when none was, 2 when the
-output folder cannot be written (checked before anything is drawn).
+output folder cannot be written (checked before anything is drawn). Saved models are opened
+as data, never unpickled (``--trust-pickled-models`` unpickles model files of the old pickled
+kind too: only for files you made yourself), so a records folder from others is safe to draw.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from torch_ae_sad.model.analysis import PER_RUN, SCRIPTS
-from torch_ae_sad.model.analysis.cli import USAGE_ERROR, out_error, records_parser
+from torch_ae_sad.model.analysis.cli import (
+    USAGE_ERROR,
+    add_trust_flag,
+    out_error,
+    records_parser,
+    trust_warning,
+)
 from torch_ae_sad.model.analysis.data import Records, Skip, load
 
 
@@ -52,14 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = records_parser("all", __doc__.split("\n")[0])
     parser.add_argument("--run", default=None, metavar="RUN_ID",
                         help="per-run plots only for runs whose id starts with RUN_ID")
+    add_trust_flag(parser)
     args = parser.parse_args(argv)
     out = args.out or args.records / "figures"
     error = out_error(out)
     if error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    trust_warning("all", args.trust_pickled_models)
     try:
-        data = load(args.records)
+        data = load(args.records, trust_pickle=args.trust_pickled_models)
     except Skip as exc:
         print(f"error: nothing drawn: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,9 @@ The per-run scripts (one figure per run: ``curves``, ``score_histograms``, ``con
 ``loss_curves``, ``reconstructions``, ``latent_space``) are each one :class:`PerRunScript`:
 the script defines ``draw_one(record, folder, out, **options)`` for one run and its
 description; the factory adds ``--run RUN_ID``, the script's :class:`Option` s, the loop over
-the chosen runs (a run that cannot be drawn is reported and the others go on) and ``main``.
+the chosen runs (a run that cannot be drawn is reported and the others go on) and ``main``;
+for a script that loads saved models (``loads_models``) also ``--trust-pickled-models``
+(:func:`add_trust_flag`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ def records_parser(name: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-pickled-models``: also unpickle model files of the old pickled kind."""
+    parser.add_argument("--trust-pickled-models", action="store_true",
+                        help="also open model files of the old pickled kind (written before "
+                             "model files held data only) by unpickling them, which runs any "
+                             "code they hold: only for files you made yourself (default: such "
+                             "files are refused and named)")
+
+
+def trust_warning(name: str, trust: bool) -> None:
+    """Warn on stderr that ``--trust-pickled-models`` is on (nothing when ``trust`` is off)."""
+    if trust:
+        print(f"{name}: warning: --trust-pickled-models: model files of the old pickled kind "
+              "are unpickled, which runs any code they hold; use it only on records you made",
+              file=sys.stderr)
+
+
 def script_main(name: str, description: str, draw: DrawFn, argv: Sequence[str] | None,
                 add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """The command line of one analysis script.
@@ -79,13 +98,15 @@ def script_main(name: str, description: str, draw: DrawFn, argv: Sequence[str] |
         add_args(parser)
     args = parser.parse_args(argv)
     options = {k: v for k, v in vars(args).items() if k not in ("records", "out")}
+    trust = bool(options.pop("trust_pickled_models", False))
+    trust_warning(name, trust)
     out = args.out or args.records / "figures"
     error = out_error(out)
     if error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     try:
-        data = load(args.records)
+        data = load(args.records, trust_pickle=trust)
         for message in data.problems:
             print(message, file=sys.stderr)
         paths = draw(data, out, **options)
@@ -169,6 +190,10 @@ class PerRunScript:
     also : callable, optional
         ``also(data, out, **options) -> files``: a figure of the whole folder drawn after the
         per-run ones; the script has nothing drawn only when both draw nothing.
+    loads_models : bool
+        Whether the script loads saved models: its command line then takes
+        ``--trust-pickled-models``, and ``draw_one`` gets ``trust_pickle`` (the records'
+        :attr:`~torch_ae_sad.model.analysis.data.Records.trust_pickle`).
     """
 
     name: str
@@ -177,6 +202,7 @@ class PerRunScript:
     options: tuple[Option, ...] = ()
     needs: Callable[[Sequence[dict[str, Any]]], None] | None = None
     also: DrawFn | None = None
+    loads_models: bool = False
 
     def draw(self, data: Records, out: Path, run: str | None = None,
              **options: Any) -> list[Path]:
@@ -188,7 +214,8 @@ class PerRunScript:
         runs = select_runs(data.records, run)
         if self.needs is not None:
             self.needs(runs)
-        parts = [lambda: per_run(runs, lambda rec: self.draw_one(rec, data.folder, out, **opts),
+        one = {**opts, "trust_pickle": data.trust_pickle} if self.loads_models else opts
+        parts = [lambda: per_run(runs, lambda rec: self.draw_one(rec, data.folder, out, **one),
                                  self.name)]
         if self.also is not None:
             parts.append(lambda: self.also(data, out, **opts))
@@ -213,6 +240,8 @@ class PerRunScript:
                                  "(default: every ok run)")
         for option in self.options:
             option.add_to(parser)
+        if self.loads_models:
+            add_trust_flag(parser)
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Command line; returns 0 when at least one figure was written."""

@@ -3,8 +3,10 @@
 Every script reads only the JSON records of a folder (through the project's one reader,
 :func:`torch_ae_sad.model.experiment.load_records`, which checks each record's schema and
 upgrades its spec) and the files those records name (``<run_id>.scores.npz``, and with
-``--save-models`` ``<run_id>.model.pt``, read through the record store). What a script cannot
-use raises :class:`Skip` with a message naming what is missing.
+``--save-models`` ``<run_id>.model.pt``, read through the record store: files of the
+records' own folder only, model files as data, never unpickled unless the caller trusts old
+pickled ones, ``trust_pickle``). What a script cannot use raises :class:`Skip` with a message
+naming what is missing.
 
 - loading: :func:`load` (-> :class:`Records`), :func:`load_scores`, :func:`test_arrays`,
   :func:`load_trained`, :func:`test_part`, :func:`metric`;
@@ -63,11 +65,15 @@ class Records:
         Records of a known schema, with an upgraded spec and an ``ok`` / ``failed`` status.
     problems : list of str
         One message per file left out.
+    trust_pickle : bool
+        Whether model files of the old pickled kind may be unpickled (``--trust-pickled-models``:
+        for files you made yourself; unpickling runs any code a file holds).
     """
 
     folder: Path
     records: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)
+    trust_pickle: bool = False
 
     @property
     def ok(self) -> list[dict[str, Any]]:
@@ -76,12 +82,14 @@ class Records:
 
     def subset(self, records: Sequence[dict[str, Any]]) -> Records:
         """The same folder with only ``records`` (and no problems: they were reported)."""
-        return Records(self.folder, list(records))
+        return Records(self.folder, list(records), trust_pickle=self.trust_pickle)
 
 
 # ----------------------------------------------------------------------------- loading
-def load(folder: str | Path) -> Records:
+def load(folder: str | Path, *, trust_pickle: bool = False) -> Records:
     """Load the records of ``folder``; the files the reader cannot use become problems.
+
+    ``trust_pickle``: see :attr:`Records.trust_pickle`.
 
     Raises
     ------
@@ -96,7 +104,7 @@ def load(folder: str | Path) -> Records:
     if not records:
         what = "no run records (*.json)" if not unusable else "no usable run record"
         raise Skip(f"{what} in {folder}" + (f" ({len(problems)} left out)" if problems else ""))
-    return Records(folder, records, problems)
+    return Records(folder, records, problems, trust_pickle)
 
 
 def load_scores(record: dict[str, Any], folder: Path,
@@ -127,24 +135,30 @@ def test_arrays(record: dict[str, Any], folder: Path) -> tuple[np.ndarray, np.nd
     return y, s
 
 
-def load_trained(record: dict[str, Any], folder: Path) -> Any:
+def load_trained(record: dict[str, Any], folder: Path, *, trust_pickle: bool = False) -> Any:
     """The fitted detector saved beside a record (``model_file``), on the CPU.
+
+    The model file is opened as data (no code of it runs); ``trust_pickle`` also unpickles
+    one of the old pickled kind, with a warning (for files you made yourself).
 
     Raises
     ------
     Skip
         When the record names no model file (the run was not made with ``--save-models``),
-        the file is missing or corrupt, or it cannot be loaded.
+        names one outside its folder, the file is missing, corrupt, of the old pickled kind
+        (without ``trust_pickle``) or cannot be loaded; the message names the file.
     """
     try:
         path = model_path(folder, record)
     except RecordFileError as exc:
         raise Skip(str(exc)) from exc
     try:
-        return load_model(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling error means "cannot draw"
-        raise Skip(f"run {record.get('run_id')}: cannot load model file {path}: "
-                   f"{type(exc).__name__}: {exc}") from exc
+        return load_model(path, trust_pickle=trust_pickle)
+    except RecordFileError as exc:
+        raise Skip(f"run {record.get('run_id')}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a model that does not fit this code cannot draw
+        raise Skip(f"run {record.get('run_id')}: cannot load model file "
+                   f"{record.get('model_file')!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def test_part(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

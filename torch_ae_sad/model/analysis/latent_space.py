@@ -3,11 +3,13 @@
 Run::
 
     python -m torch_ae_sad.model.analysis.latent_space RECORDS_DIR [--out DIR]
-        [--run RUN_ID] [--projection pca|tsne] [--max-points N]
+        [--run RUN_ID] [--projection pca|tsne] [--max-points N] [--trust-pickled-models]
 
 Needs runs made with ``--save-models`` (the record's ``model_file``) of an auto-encoder
-detector; the test data is rebuilt from the record's spec. The latent codes are shown as they
-are when 2-D, else projected to 2-D with PCA (default) or t-SNE (scikit-learn). Writes:
+detector (opened as data; ``--trust-pickled-models`` also unpickles model files of the old
+pickled kind you made yourself); the test data is rebuilt from the record's spec. The latent
+codes are shown as they are when 2-D, else projected to 2-D with PCA (default) or t-SNE
+(scikit-learn). Writes:
 
 - ``latent_space/<run_id>.png`` / ``.pdf``: one run, normal and anomalous test samples;
 - ``latent_activations.png`` / ``.pdf`` (``latent_activations_<k>`` for further groups): runs
@@ -52,10 +54,10 @@ def project(Z: np.ndarray, projection: str = "pca", seed: int = 0) -> tuple[np.n
                 perplexity=min(30.0, (len(Z) - 1) / 3)).fit_transform(Z), "t-SNE"
 
 
-def codes(record: dict[str, Any], folder: Path, max_points: int = 2000
-          ) -> tuple[np.ndarray, np.ndarray]:
+def codes(record: dict[str, Any], folder: Path, max_points: int = 2000, *,
+          trust_pickle: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Latent codes and labels of (at most ``max_points`` of) a run's test samples."""
-    model = load_trained(record, folder)
+    model = load_trained(record, folder, trust_pickle=trust_pickle)
     if not callable(getattr(model, "encode", None)):
         raise Skip(f"run {record.get('run_id')}: {type(model).__name__} has no encode()")
     X, y = test_part(record)
@@ -85,9 +87,9 @@ def _auc_text(record: dict[str, Any]) -> str:
 
 
 def draw_run(record: dict[str, Any], folder: Path, out: Path, projection: str = "pca",
-             max_points: int = 2000) -> list[Path]:
+             max_points: int = 2000, *, trust_pickle: bool = False) -> list[Path]:
     """The latent view of one run; return the files written."""
-    Z, y = codes(record, folder, max_points)
+    Z, y = codes(record, folder, max_points, trust_pickle=trust_pickle)
     Z2, prefix = project(Z, projection)
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     scatter(ax, Z2, y, prefix)
@@ -143,7 +145,7 @@ def draw_activations(data: Records, out: Path, projection: str = "pca",
     for k, group in enumerate(groups):
         fig, axes = plt.subplots(1, len(group), figsize=(4.2 * len(group), 4.2), squeeze=False)
         for ax, rec in zip(axes[0], group, strict=True):
-            Z, y = codes(rec, data.folder, max_points)
+            Z, y = codes(rec, data.folder, max_points, trust_pickle=data.trust_pickle)
             Z2, prefix = project(Z, projection)
             scatter(ax, Z2, y, prefix)
             ax.set_title(f"last activation: {out_activation(rec)}\n{_auc_text(rec)}",
@@ -164,7 +166,7 @@ SCRIPT = PerRunScript(
     options=(Option("--projection", "pca", "projection of codes wider than 2",
                     choices=PROJECTIONS),
              Option("--max-points", 2000, "test samples shown per panel", minimum=1)),
-    also=draw_activations)
+    also=draw_activations, loads_models=True)
 draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 Run::
 
     python -m torch_ae_sad.model.analysis.reconstructions RECORDS_DIR [--out DIR]
-        [--run RUN_ID] [--n N]
+        [--run RUN_ID] [--n N] [--trust-pickled-models]
 
 Needs runs made with ``--save-models`` (the record's ``model_file``) of an auto-encoder
-detector on images. The test data is rebuilt from the record's spec. Writes
-``reconstructions/<run_id>.png`` / ``.pdf``: four rows, ``N`` random normal test images and
+detector on images (opened as data; ``--trust-pickled-models`` also unpickles model files of
+the old pickled kind you made yourself). The test data is rebuilt from the record's spec.
+Writes ``reconstructions/<run_id>.png`` / ``.pdf``: four rows, ``N`` random normal test images and
 their reconstructions, then ``N`` random anomalous ones and theirs; each reconstruction is
 titled with the sample's anomaly score (for AE-SAD the squared reconstruction error). For
 AE-SAD the anomalies should come back as their "negatives" ``F(x)``, the normals as themselves.
@@ -60,9 +61,10 @@ def _show(ax: Any, image: np.ndarray, title: str | None = None) -> None:
         ax.set_title(title, fontsize=7)
 
 
-def draw_run(record: dict[str, Any], folder: Path, out: Path, n: int = 8) -> list[Path]:
+def draw_run(record: dict[str, Any], folder: Path, out: Path, n: int = 8, *,
+             trust_pickle: bool = False) -> list[Path]:
     """Draw the reconstruction grid of one run; return the files written."""
-    model = load_trained(record, folder)
+    model = load_trained(record, folder, trust_pickle=trust_pickle)
     if not callable(getattr(model, "reconstruct", None)):
         raise Skip(f"run {record.get('run_id')}: {type(model).__name__} has no reconstruct()")
     X, y = test_part(record)
@@ -96,7 +98,8 @@ def draw_run(record: dict[str, Any], folder: Path, out: Path, n: int = 8) -> lis
 
 
 SCRIPT = PerRunScript("reconstructions", __doc__, draw_run,
-                      options=(Option("--n", 8, "images per row", minimum=1),))
+                      options=(Option("--n", 8, "images per row", minimum=1),),
+                      loads_models=True)
 draw, main = SCRIPT.draw, SCRIPT.main
 
 if __name__ == "__main__":

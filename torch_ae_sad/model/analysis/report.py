@@ -3,6 +3,7 @@
 Run::
 
     python -m torch_ae_sad.model.analysis.report RECORDS_DIR [--out DIR] [--no-dynamics]
+        [--trust-pickled-models]
     python -m torch_ae_sad.model.analysis.report --status [--out DIR]
 
 ``RECORDS_DIR`` holds records itself (any trainer's ``--out`` folder, e.g. the main job's
@@ -20,7 +21,9 @@ name), and :mod:`~torch_ae_sad.model.analysis.toll_dynamics` draws into
 the others go on. At the end the report lists each section of the documents as filled, partly
 filled or empty, with the command that fills an empty one (``--status``: only that list, for
 what ``OUT`` holds). Default ``OUT``: ``latex/generated``. Exit code 0 when at least one file
-was written (``--status``: always), 2 when ``OUT`` cannot be written.
+was written (``--status``: always), 2 when ``OUT`` cannot be written. Saved models are
+opened as data, never unpickled (``--trust-pickled-models``: model files of the old pickled
+kind too, for records you made yourself).
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from typing import Any
 import torch_ae_sad
 from torch_ae_sad.model.analysis import PER_RUN, toll_dynamics
 from torch_ae_sad.model.analysis.all import draw_all
-from torch_ae_sad.model.analysis.cli import USAGE_ERROR, out_error
+from torch_ae_sad.model.analysis.cli import (
+    USAGE_ERROR,
+    add_trust_flag,
+    out_error,
+    trust_warning,
+)
 from torch_ae_sad.model.analysis.data import Records, Skip, load
 from torch_ae_sad.model.analysis.studies import SECTIONS, detect, status_lines
 
@@ -81,11 +89,13 @@ def folder_studies(data: Records) -> tuple[dict[str, list[dict[str, Any]]], str]
                             for study, recs in found.items())
 
 
-def plan_studies(records_dir: Path) -> tuple[dict[str, Records], list[str]]:
+def plan_studies(records_dir: Path, trust_pickle: bool = False
+                 ) -> tuple[dict[str, Records], list[str]]:
     """``{study: its records}`` of every folder of ``records_dir``, and the problems met.
 
     A folder named after a study comes first; a study fed by two folders keeps the first
-    (the other is reported).
+    (the other is reported). ``trust_pickle``: see
+    :attr:`~torch_ae_sad.model.analysis.data.Records.trust_pickle`.
 
     Raises
     ------
@@ -96,7 +106,7 @@ def plan_studies(records_dir: Path) -> tuple[dict[str, Records], list[str]]:
     problems: list[str] = []
     for folder in sorted(study_folders(records_dir), key=lambda f: f.name not in SECTIONS):
         try:
-            data = load(folder)
+            data = load(folder, trust_pickle=trust_pickle)
         except Skip as exc:
             problems.append(f"{folder.name}: {exc}")
             print(f"{folder.name}: nothing drawn: {exc}", file=sys.stderr)
@@ -138,11 +148,16 @@ def draw_study(data: Records, out: Path) -> tuple[list[Path], dict[str, str]]:
     return paths, failed
 
 
-def report(records_dir: Path, out: Path, dynamics: bool = True) -> tuple[list[Path], list[str]]:
-    """Draw every study of ``records_dir`` into ``out``; the files written and the problems."""
+def report(records_dir: Path, out: Path, dynamics: bool = True, *,
+           trust_pickle: bool = False) -> tuple[list[Path], list[str]]:
+    """Draw every study of ``records_dir`` into ``out``; the files written and the problems.
+
+    ``trust_pickle``: also unpickle model files of the old pickled kind (see
+    :attr:`~torch_ae_sad.model.analysis.data.Records.trust_pickle`).
+    """
     written: list[Path] = []
     try:
-        plan, problems = plan_studies(records_dir)
+        plan, problems = plan_studies(records_dir, trust_pickle)
     except Skip as exc:
         print(f"error: {exc}", file=sys.stderr)
         plan, problems = {}, [str(exc)]
@@ -176,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--status", action="store_true",
                         help="only list the sections of the documents OUT fills, and the "
                              "command that fills each empty one")
+    add_trust_flag(parser)
     args = parser.parse_args(argv)
     if args.status:
         print(f"sections of the documents in {args.out}:")
@@ -187,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    written, problems = report(args.records, args.out, dynamics=not args.no_dynamics)
+    trust_warning("report", args.trust_pickled_models)
+    written, problems = report(args.records, args.out, dynamics=not args.no_dynamics,
+                               trust_pickle=args.trust_pickled_models)
     print(f"{len(written)} file(s) in {args.out}; {len(problems)} plot(s) not drawn")
     for problem in problems:
         print(f"  not drawn: {problem.splitlines()[0]}")

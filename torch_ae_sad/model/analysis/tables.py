@@ -11,6 +11,15 @@ bold. Tables: ``roc_auc``, ``aupr``, ``f1`` (higher is better), ``train_s`` (tra
 seconds, lower is better), ``time_reduction`` (percent of training seconds saved against
 ``none``, higher is better) and ``normals_kept``. The LaTeX needs ``\usepackage{booktabs}``.
 
+In the ``roc_auc``, ``aupr`` and ``f1`` tables a sampler's cell is marked with a dagger (†) when
+it differs significantly from the ``none`` cell of its row: a two-sided Wilcoxon signed-rank
+test of the runs paired by seed (same scenario and everything else), Holm-adjusted over the
+samplers of the row, p < :data:`ALPHA` (:func:`mark_against_none`; the tests are those of
+:mod:`~torch_ae_sad.model.analysis.rank_tests`). A row is tested only when each sampler has at
+least :data:`~torch_ae_sad.model.analysis.rank_tests.MIN_PAIRS` seeds paired with ``none`` (with
+fewer, no two-sided test can reach p < 0.05); a table with a tested row says so in a footnote
+line under it, a table without one is written as before.
+
 :class:`Table` (with digits per row or column), :func:`to_markdown`, :func:`to_latex`,
 :func:`write_tables`, :func:`bold_best` and :func:`decimals` are shared with the study scripts
 (``toll_beta``, ``noise_robustness``, ``grid_ranking``).
@@ -28,7 +37,9 @@ from typing import Any
 from torch_ae_sad.model.analysis.cli import script_main
 from torch_ae_sad.model.analysis.data import Records, Skip, none_first, unique
 from torch_ae_sad.model.analysis.plotting import Layout, layout
+from torch_ae_sad.model.analysis.rank_tests import MIN_PAIRS, paired_tests
 from torch_ae_sad.model.analysis.time_reduction import reductions
+from torch_ae_sad.model.results import QUANTITIES, field_key, flatten_spec
 
 #: name -> (caption, mean column, std column, digits, best: "max" / "min" / None).
 TABLES: dict[str, tuple[str, str, str | None, int, str | None]] = {
@@ -41,6 +52,13 @@ TABLES: dict[str, tuple[str, str, str | None, int, str | None]] = {
     "normals_kept": ("Normal training samples kept by the sampler", "normals_kept_mean",
                      "normals_kept_std", 0, None),
 }
+#: Tables whose cells are tested against ``none`` (their per-run quantity in ``QUANTITIES``).
+TESTED = ("roc_auc", "aupr", "f1")
+#: Significance level of the marks.
+ALPHA = 0.05
+#: The mark of a cell significantly different from ``none`` (Markdown, LaTeX).
+MARK = "†"
+LATEX_MARK = r"$^{\dagger}$"
 
 
 @dataclass
@@ -48,7 +66,8 @@ class Table:
     """A pivot table: ``cells[(row, column)] = (mean, std)``; ``bold`` holds the best cells.
 
     A cell is shown with the digits of its row in ``row_digits``, else of its column in
-    ``column_digits``, else ``digits``.
+    ``column_digits``, else ``digits``. Cells in ``marked`` get :data:`MARK`; ``footnote`` is
+    a line written under the table (none when empty).
     """
 
     name: str
@@ -62,6 +81,8 @@ class Table:
     note: str = "mean ± std over seeds"
     row_digits: dict[str, int] = field(default_factory=dict)
     column_digits: dict[str, int] = field(default_factory=dict)
+    marked: set[tuple[str, str]] = field(default_factory=set)
+    footnote: str = ""
 
     def text(self, key: tuple[str, str], pm: str = " ± ") -> str:
         """The cell as ``mean ± std`` with the digits of its row or column (``-`` when empty)."""
@@ -107,10 +128,75 @@ def build_tables(records: Sequence[dict[str, Any]]) -> list[Table]:
         r["reduction_pct"] = None if r.get("reduction") is None or r.get("sampler") == "none" \
             else 100 * r["reduction"]
     lay = layout(rows, fields)
+    runs = _runs_by_row(records, fields)
     tables = []
     for name, (caption, mean_col, std_col, digits, best) in TABLES.items():
-        tables.append(_pivot(name, caption, rows, lay, mean_col, std_col, digits, best))
+        table = _pivot(name, caption, rows, lay, mean_col, std_col, digits, best)
+        if name in TESTED:
+            mark_against_none(table, *_per_seed(rows, lay, fields, runs, name))
+        tables.append(table)
     return [t for t in tables if t.cells]
+
+
+def _runs_by_row(records: Sequence[dict[str, Any]],
+                 fields: Sequence[str]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """The ``ok`` records by the values of the grouping ``fields`` (a summary row's key)."""
+    index: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for rec in records:
+        if rec.get("status") == "ok":
+            flat = flatten_spec(rec["spec"])
+            index.setdefault(tuple(field_key(flat.get(f)) for f in fields), []).append(rec)
+    return index
+
+
+def _per_seed(rows: Sequence[dict[str, Any]], lay: Layout, fields: Sequence[str],
+              runs: dict[tuple[str, ...], list[dict[str, Any]]], quantity: str
+              ) -> tuple[dict[tuple[str, str], dict[Any, float]], dict[str, str]]:
+    """Each cell's ``{seed: value}`` of ``quantity``, and the ``none`` column of each row."""
+    get = QUANTITIES[quantity]
+    values: dict[tuple[str, str], dict[Any, float]] = {}
+    refs: dict[str, str] = {}
+    for r in rows:
+        key = (_row_label(lay, r), lay.bar_label(r))
+        by_seed: dict[Any, list[float]] = {}
+        for rec in runs.get(tuple(field_key(r.get(f)) for f in fields), []):
+            value = get(rec)
+            if value is not None and math.isfinite(value):
+                by_seed.setdefault(rec["spec"].get("seed"), []).append(float(value))
+        values[key] = {seed: sum(v) / len(v) for seed, v in by_seed.items()}
+        if r.get("sampler") == "none":
+            refs[key[0]] = key[1]
+    return values, refs
+
+
+def mark_against_none(table: Table, values: dict[tuple[str, str], dict[Any, float]],
+                      refs: dict[str, str], alpha: float = ALPHA) -> None:
+    """Mark the cells that differ significantly from the ``none`` cell of their row.
+
+    Each sampler of a row with at least :data:`MIN_PAIRS` seeds in common with the row's
+    ``none`` cell (``refs[row]``) is tested by a two-sided Wilcoxon signed-rank test of the
+    values paired by seed (``values[(row, column)] = {seed: value}``), Holm-adjusted over the
+    samplers tested in that row; those with p < ``alpha`` go to ``table.marked``. When some row
+    was tested, ``table.footnote`` explains the mark.
+    """
+    tested = False
+    for row in table.rows:
+        ref = refs.get(row)
+        base = values.get((row, ref), {}) if ref is not None else {}
+        samples = []
+        for col in table.columns:
+            mine = values.get((row, col), {})
+            seeds = sorted(set(mine) & set(base), key=str)
+            if col != ref and len(seeds) >= MIN_PAIRS:
+                samples.append((col, ref, [mine[s] for s in seeds], [base[s] for s in seeds]))
+        tested = tested or bool(samples)
+        table.marked |= {(row, t.first) for t in paired_tests(samples, alpha) if t.significant}
+    if tested:
+        table.footnote = (f"{MARK} significantly different from none in the same row: "
+                          "two-sided Wilcoxon signed-rank test of the runs paired by seed, "
+                          f"Holm-adjusted over the samplers of the row, p < {alpha:g}; "
+                          f"samplers with fewer than {MIN_PAIRS} seeds paired with none are "
+                          "not tested.")
 
 
 def _row_label(lay: Layout, row: dict[str, Any]) -> str:
@@ -141,8 +227,11 @@ def to_markdown(table: Table) -> str:
         cells = []
         for c in table.columns:
             text = table.text((rn, c))
-            cells.append(f"**{text}**" if (rn, c) in table.bold else text)
+            text = f"**{text}**" if (rn, c) in table.bold else text
+            cells.append(text + MARK if (rn, c) in table.marked else text)
         lines.append("| " + " | ".join([rn, *cells]) + " |")
+    if table.footnote:
+        lines += ["", table.footnote]
     return "\n".join(lines) + "\n"
 
 
@@ -170,9 +259,14 @@ def to_latex(table: Table) -> str:
         cells = []
         for c in table.columns:
             text = table.text((rn, c), pm=r" $\pm$ ")
-            cells.append(rf"\textbf{{{text}}}" if (rn, c) in table.bold else text)
+            text = rf"\textbf{{{text}}}" if (rn, c) in table.bold else text
+            cells.append(text + LATEX_MARK if (rn, c) in table.marked else text)
         lines.append(" & ".join([latex_escape(rn), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.footnote:
+        note = latex_escape(table.footnote).replace(MARK, LATEX_MARK).replace("±", r"$\pm$")
+        lines.append(rf"\par\smallskip{{\footnotesize {note}}}")
+    lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 

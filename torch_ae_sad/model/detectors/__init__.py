@@ -11,7 +11,10 @@ from torch_ae_sad.model.detectors.classical import (
     RandomGuess,
 )
 from torch_ae_sad.model.detectors.deep_sad import DeepSAD
+from torch_ae_sad.model.detectors.devnet import DevNet
+from torch_ae_sad.model.detectors.feawad import FEAWAD
 from torch_ae_sad.model.detectors.gan import DualDiscriminatorGAN
+from torch_ae_sad.model.detectors.prenet import PReNet
 from torch_ae_sad.model.detectors.toll import TOLL
 from torch_ae_sad.model.detectors.vae import VAE
 
@@ -21,11 +24,14 @@ __all__ = [
     "ConvAutoEncoder",
     "DBSCANDetector",
     "DeepSAD",
+    "DevNet",
     "DualDiscriminatorGAN",
+    "FEAWAD",
     "IForest",
     "KNN",
     "LOF",
     "OCSVM",
+    "PReNet",
     "RandomGuess",
     "TOLL",
     "TRANSFORMS",

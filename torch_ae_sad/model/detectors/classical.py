@@ -85,7 +85,12 @@ class BaseClassical(BaseDetector):
             raise ValueError(f"pca_components: expected None or an int in [1, {limit}] "
                              f"(min(n_normal_samples, n_features) = min{Z.shape}), found "
                              f"{n_components!r}")
-        return PCA(n_components=int(n_components), random_state=0).fit(Z)
+        pca = PCA(n_components=int(n_components), random_state=0).fit(Z)
+        # a C-contiguous copy of the components (scikit-learn keeps a strided view of its SVD):
+        # a model file stores arrays contiguous, and the projection of the loaded detector is
+        # then the same to the bit (the matrix product's rounding depends on the layout)
+        pca.components_ = np.ascontiguousarray(pca.components_)
+        return pca
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         normal = y == 0

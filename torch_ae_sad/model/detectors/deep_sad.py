@@ -12,7 +12,10 @@ Fit, as in the authors' code (``lukasruff/Deep-SAD-PyTorch``), as the stages ``p
 4. train ``phi`` with the per-sample loss ``||phi(x) - c||^2`` for unlabelled (``y == 0``)
    samples and ``eta * (||phi(x) - c||^2 + eps)^-1`` for labelled anomalies (``y == 1``).
 
-The anomaly score is ``||phi(x) - c||^2``. Without labelled anomalies (or with ``eta = 0``)
+The anomaly score is ``||phi(x) - c||^2``, computed in float32 with autocast off (``amp``
+applies to pre-training only): the centre's entries are at least 0.1 in size while a trained
+normal's distance is far smaller, so the 3 significant digits of a bfloat16 ``phi(x)`` would
+drown it. Without labelled anomalies (or with ``eta = 0``)
 this is Deep SVDD (one-class) with pre-training. Every layer is bias-free (no bias terms,
 batch normalisation without affine parameters), otherwise ``phi`` could collapse to the
 constant ``c``. Unlike the authors' code, the pre-trained encoder weights really are the
@@ -192,6 +195,10 @@ class DeepSAD(TorchDetector):
         return DenseBiasFreeAutoEncoder(input_shape, self.hidden_dims, self.rep_dim,
                                         self.out_activation_)
 
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """``module_``: the encoder ``phi`` of the auto-encoder of the fitted ``network_``."""
+        return {"module_": self._build_module(tuple(self.input_shape_)).encoder}
+
     def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
         """Stages ``pretrain`` (the auto-encoder) -> the centre ``c`` -> ``sad`` (``phi``)."""
         ae = self._init_module(ctx)
@@ -199,7 +206,7 @@ class DeepSAD(TorchDetector):
         if self.pretrain:
             pretrain = yield self._stage(
                 ctx, "pretrain", ae, _reconstruction_loss, validate=False,
-                generator=make_generator(ctx.seed + 1, ctx.device),
+                generator=make_generator(ctx.seed + 1),
                 epochs=int(self.pretrain_epochs), n_steps=None, lr=self.pretrain_lr,
                 weight_decay=self.pretrain_weight_decay, eval_every=None, select="last",
                 patience=None, lr_milestones=(), desc="DeepSAD pretrain")
@@ -224,10 +231,15 @@ class DeepSAD(TorchDetector):
 
     def _dist(self, module: nn.Module, xb: torch.Tensor,
               center: torch.Tensor | None = None) -> torch.Tensor:
-        """``||phi(x) - c||^2`` per sample (``center`` defaults to the fitted ``c_``)."""
-        z = _forward(module, xb).float()
-        c = torch.as_tensor(self.c_ if center is None else center, device=z.device)
-        return (z - c).pow(2).sum(dim=1)
+        """``||phi(x) - c||^2`` per sample, in float32 with autocast off.
+
+        ``center``: the centre on the device; default the fitted ``c_`` (copied to the device
+        on every call).
+        """
+        with torch.autocast(device_type=xb.device.type, enabled=False):
+            z = _forward(module, xb.float()).float()
+            c = torch.as_tensor(self.c_ if center is None else center, device=z.device)
+            return (z - c).pow(2).sum(dim=1)
 
     def _loss(self, module: nn.Module, xb: torch.Tensor, yb: torch.Tensor, *,
               center: torch.Tensor | None = None) -> torch.Tensor:
@@ -237,3 +249,9 @@ class DeepSAD(TorchDetector):
 
     def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         return self._dist(module, xb)
+
+    def _score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Distances to ``c_``, the centre copied to the device once per call."""
+        center = torch.as_tensor(self.c_, device=self.device_)
+        scores = self._batched(lambda xb: self._dist(self.module_, xb, center), X, batch_size)
+        return scores.numpy().astype(np.float64)

@@ -65,7 +65,7 @@ from torch_ae_sad.model.networks.gan import (
     UNetGenerator,
     init_normal,
 )
-from torch_ae_sad.model.training import StagePlan, Update
+from torch_ae_sad.model.training import StagePlan, Update, host_to_device
 
 #: Input image sizes ``H == W`` the detector takes (28 is resized to 32 inside).
 INPUT_SIZES = (28, 32)
@@ -86,7 +86,7 @@ class GanBatch(NamedTuple):
     """A step's shared forward of the generator.
 
     Images ``x`` in [-1, 1], ``x_hat = G(x)``, the innermost features ``z = E(x)`` and the
-    mask of the normal samples.
+    mask of the normal samples, on the CPU (selecting by it needs no wait for the device).
     """
 
     x: torch.Tensor
@@ -117,6 +117,21 @@ def topk_patch_l1(x: torch.Tensor, x_hat: torch.Tensor, patch_size: int, top_k: 
 def anomaly_reconstruction_loss(l1: torch.Tensor, eps: float = ANOMALY_EPS) -> torch.Tensor:
     """``-log(1 - exp(-l1))``: large for a good reconstruction, falls as ``l1`` grows."""
     return -torch.log(-torch.expm1(-l1.float().clamp_min(eps)))
+
+
+def kind_indices(normal: torch.Tensor, device: torch.device
+                 ) -> list[tuple[bool, torch.Tensor]]:
+    """``(anomalous, indices on device)`` of each kind of image present in a batch.
+
+    ``normal`` (the batch's mask of normal images) is read on the host: a CPU mask (what the
+    training loop hands the GAN, ``Stage.host_labels``) costs no wait for the device, and
+    the indices go to the device without one (:func:`~.training.host_to_device`), where a
+    boolean mask on the device would make every selection wait for it. A kind absent from the
+    batch is left out (its discriminator takes no step).
+    """
+    normal = normal.cpu()
+    return [(anomalous, host_to_device(mask.nonzero().squeeze(1), device))
+            for anomalous, mask in ((False, normal), (True, ~normal)) if bool(mask.any())]
 
 
 def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -231,6 +246,7 @@ class DualDiscriminatorGAN(TorchDetector):
     """
 
     uses_labels: ClassVar[bool] = True
+    _network_attrs: ClassVar[tuple[str, ...]] = ("module_", "discriminators_")
 
     width: int = 64
     w_rec: float = 1.5
@@ -363,15 +379,18 @@ class DualDiscriminatorGAN(TorchDetector):
 
     def discriminator_loss(self, discs: nn.ModuleDict, x: torch.Tensor, x_hat: torch.Tensor,
                            normal: torch.Tensor) -> torch.Tensor:
-        """Weighted BCE real/fake of both discriminators on a batch (``x_hat`` detached)."""
+        """Weighted BCE real/fake of both discriminators on a batch (``x_hat`` detached).
+
+        ``normal``: the mask of the normal images (best on the CPU, :func:`kind_indices`).
+        """
         loss = x.new_zeros((), dtype=torch.float32)
-        for name, mask, weight in (("normal", normal, self.w_d_normal),
-                                   ("anomaly", ~normal, self.w_d_anomaly)):
-            if weight == 0 or not bool(mask.any()):
+        for anomalous, idx in kind_indices(normal, x.device):
+            weight = self.w_d_anomaly if anomalous else self.w_d_normal
+            if weight == 0:
                 continue
-            d = discs[name]
-            loss = loss + weight * (adversarial_loss(d(x[mask]), real=True).mean()
-                                    + adversarial_loss(d(x_hat[mask]), real=False).mean())
+            d = discs["anomaly" if anomalous else "normal"]
+            loss = loss + weight * (adversarial_loss(d(x[idx]), real=True).mean()
+                                    + adversarial_loss(d(x_hat[idx]), real=False).mean())
         return loss
 
     def _forward(self, gen: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
@@ -379,14 +398,15 @@ class DualDiscriminatorGAN(TorchDetector):
         """The shared forward of a step: images in [-1, 1] (augmented when training), ``G(x)``.
 
         ``augment``: the generator of the augmentation draws (none: no augmentation); batches
-        are augmented only in training (``gen`` in train mode with gradients on).
+        are augmented only in training (``gen`` in train mode with gradients on). ``yb`` may
+        be on the CPU (the training loop's, ``Stage.host_labels``) or the device (copied).
         """
         x = to_gan_size(xb.reshape(len(xb), *self.image_shape_))
         if augment is not None and gen.training and torch.is_grad_enabled():
             x = augment_batch(x, augment)
         x = self._layout(x) * 2.0 - 1.0
         x_hat, z = gen(x)
-        return GanBatch(x, x_hat, z, yb == 0)
+        return GanBatch(x, x_hat, z, yb.cpu() == 0)
 
     def _discriminator_step_loss(self, discs: nn.ModuleDict, batch: GanBatch) -> torch.Tensor:
         """The discriminators' loss on a step's batch, ``G(x)`` detached."""
@@ -398,13 +418,12 @@ class DualDiscriminatorGAN(TorchDetector):
         w = {"rec": self.w_rec, "latent": self.w_latent, "patch": self.w_patch,
              "adv_normal": self.w_adv_normal, "anomaly_rec": self.w_anomaly_rec,
              "adv_anomaly": self.w_adv_anomaly}
-        x, normal = batch.x, batch.normal
+        x = batch.x
         out = x.new_zeros(len(x), dtype=torch.float32)
-        for anomalous, mask in ((False, normal), (True, ~normal)):
-            if bool(mask.any()):
-                terms = self.generator_terms(gen, discs, x[mask], batch.x_hat[mask],
-                                             batch.z[mask], anomalous)
-                out[mask] = sum(w[k] * v for k, v in terms.items())
+        for anomalous, idx in kind_indices(batch.normal, x.device):
+            terms = self.generator_terms(gen, discs, x[idx], batch.x_hat[idx], batch.z[idx],
+                                         anomalous)
+            out[idx] = sum(w[k] * v for k, v in terms.items())
         return out
 
     # -- fit --------------------------------------------------------------------------------
@@ -416,19 +435,27 @@ class DualDiscriminatorGAN(TorchDetector):
     def _resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._balance(X, y) if self.balance_anomalies else (X, y)
 
-    def _init_networks(self, ctx: FitContext) -> tuple[nn.Module, nn.ModuleDict]:
-        """The generator and the ``normal`` / ``anomaly`` discriminators, seeded, on the device."""
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """The generator ``module_`` and the discriminators ``discriminators_``, on the CPU.
+
+        Built for ``image_shape_`` and initialised (``normal`` and ``anomaly``
+        discriminators; channels-last if ``channels_last``).
+        """
         gan_shape = (self.image_shape_[0], GAN_SIZE, GAN_SIZE)
-        with seeded(ctx.seed):
-            gen = self._build_module(self.image_shape_).to(ctx.device)
-            discs = nn.ModuleDict({"normal": PatchDiscriminator(gan_shape, self.width),
-                                   "anomaly": PatchDiscriminator(gan_shape, self.width)})
-            init_normal(discs)
-            discs = discs.to(ctx.device)
+        gen = self._build_module(self.image_shape_)
+        discs = nn.ModuleDict({"normal": PatchDiscriminator(gan_shape, self.width),
+                               "anomaly": PatchDiscriminator(gan_shape, self.width)})
+        init_normal(discs)
         if self.channels_last:
             gen = gen.to(memory_format=torch.channels_last)
             discs = discs.to(memory_format=torch.channels_last)
-        return gen, discs
+        return {"module_": gen, "discriminators_": discs}
+
+    def _init_networks(self, ctx: FitContext) -> tuple[nn.Module, nn.ModuleDict]:
+        """The generator and the ``normal`` / ``anomaly`` discriminators, seeded, on the device."""
+        with seeded(ctx.seed):
+            nets = self._build_networks()
+        return nets["module_"].to(ctx.device), nets["discriminators_"].to(ctx.device)
 
     def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
         """One stage ``adversarial``: each step updates the discriminators ``d``, then ``G``."""
@@ -444,6 +471,7 @@ class DualDiscriminatorGAN(TorchDetector):
             forward=partial(self._forward, augment=ctx.noise if self.augment else None),
             updates=(Update("d", discs, partial(self._discriminator_step_loss, discs)),
                      Update("g", gen, partial(self._generator_loss, gen, discs))),
+            host_labels=True,  # the batches' labels on the CPU: selections by kind never wait
             optimizer_kwargs={"betas": tuple(self.betas)} if adam else None,
             lr_lambda=decay if self.lr_step else None)
         discs.eval()

@@ -3,7 +3,11 @@
 Training loss per sample (the negative beta-ELBO, one latent sample):
 ``recon(x, x_hat) + beta * KL(q(z|x) || N(0, I))``, where ``recon`` is the binary
 cross-entropy (``recon="bce"``, inputs in [0, 1] and a sigmoid output) or the squared error
-(``recon="mse"``, a Gaussian decoder of fixed variance), summed over the features.
+(``recon="mse"``, a Gaussian decoder of fixed variance), summed over the features. The loss
+is computed in float32 (autocast off, also under ``amp``); the binary cross-entropy on the
+decoder's logits (``binary_cross_entropy_with_logits``, never a log of a saturated sigmoid,
+and no device-side assert on CUDA for a target outside [0, 1] or a NaN reconstruction);
+``reconstruct`` applies the sigmoid.
 
 Input range: with the defaults ``recon="auto"`` and ``out_activation="auto"``, ``fit`` picks
 ``bce`` with a ``sigmoid`` output for training data in [0, 1] (images divided by 255, min-max
@@ -52,29 +56,36 @@ SCORES = ("recon", "elbo")
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the latent dimensions."""
-    mu, logvar = mu.float(), logvar.float()
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
+    """Per-sample ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the latent dimensions.
+
+    In float32 with autocast off.
+    """
+    with torch.autocast(device_type=mu.device.type, enabled=False):
+        mu, logvar = mu.float(), logvar.float()
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
 
 
-def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "bce") -> torch.Tensor:
-    """Per-sample reconstruction loss summed over the features.
+def reconstruction_loss(x: torch.Tensor, out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Per-sample reconstruction loss summed over the features, in float32 (autocast off).
 
     Parameters
     ----------
-    x, x_hat : torch.Tensor
-        Inputs and reconstructions (same number of features per sample).
+    x : torch.Tensor
+        Inputs (``bce``: targets in [0, 1]).
+    out : torch.Tensor
+        The decoder's output, as many features per sample as ``x``: for ``bce`` its
+        logits (the reconstruction is ``sigmoid(out)``), for ``mse`` the reconstruction.
     kind : {"bce", "mse"}
-        Binary cross-entropy (``x`` and ``x_hat`` in [0, 1]) or squared error.
+        Binary cross-entropy on logits (``binary_cross_entropy_with_logits``) or squared
+        error.
     """
-    x, x_hat = x.flatten(1).float(), x_hat.flatten(1).float()
-    if kind == "bce":
-        # BCE is banned under CUDA autocast: compute it in float32 with autocast off.
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return F.binary_cross_entropy(x_hat, x, reduction="none").sum(dim=1)
-    if kind == "mse":
-        return squared_error(x, x_hat)
-    raise ValueError(f"recon: expected one of {RECONS}, found {kind!r}")
+    if kind not in RECONS:
+        raise ValueError(f"recon: expected one of {RECONS}, found {kind!r}")
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x, out = x.flatten(1).float(), out.flatten(1).float()
+        if kind == "bce":
+            return F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(dim=1)
+        return squared_error(x, out)
 
 
 @hyperparameters
@@ -197,19 +208,24 @@ class VAE(TorchDetector):
         """
         mu, logvar = module.encode(xb)
         z = reparameterize(mu, logvar, noise)
-        x_hat = module.decode(z)
         kind = self.recon_ if recon is None else recon
-        return reconstruction_loss(xb, x_hat, kind) + self.beta * kl_divergence(mu, logvar)
+        return self._recon(module, xb, z, kind) + self.beta * kl_divergence(mu, logvar)
+
+    @staticmethod
+    def _recon(module: nn.Module, xb: torch.Tensor, z: torch.Tensor, kind: str) -> torch.Tensor:
+        """The ``kind`` reconstruction term of ``xb`` decoded from ``z`` (``bce``: on logits)."""
+        out = module.decode_logits(z) if kind == "bce" else module.decode(z)
+        return reconstruction_loss(xb, out, kind)
 
     def _score_batch(self, module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         mu, logvar = module.encode(xb)
         if self.score == "recon":
-            return reconstruction_loss(xb, module.decode(mu), self.recon_)
+            return self._recon(module, xb, mu, self.recon_)
         gen = make_generator(int(self.random_state), xb.device)
         eps = torch.randn((int(self.n_samples), *mu.shape), generator=gen, device=mu.device,
-                          dtype=mu.dtype)
-        std = torch.exp(0.5 * logvar)
+                          dtype=torch.float32)
+        mu, std = mu.float(), torch.exp(0.5 * logvar.float())
         recon = torch.zeros(len(xb), device=xb.device)
         for e in eps:
-            recon = recon + reconstruction_loss(xb, module.decode(mu + std * e), self.recon_)
+            recon = recon + self._recon(module, xb, mu + std * e, self.recon_)
         return recon / len(eps) + self.beta * kl_divergence(mu, logvar)

@@ -6,6 +6,8 @@ module -> store):
 - :mod:`~.spec`: the spec's keys, defaults and validation, old-record upgrade, the run id;
 - :mod:`~.run`: one spec's data (cached per process), its detector, its record;
 - :mod:`~.store`: every file of a run (atomic writes, integrity, the one reader, claims);
+- :mod:`~.model_files`: the model-file format (a fitted detector as data only), used by
+  the store's ``serialize_model`` / ``load_model``;
 - :mod:`~.executors`: where runs execute (this process, local workers, Ray);
 - :mod:`~.grid`: config lists checked and expanded, ``--quick``, :func:`~.grid.run_grid`;
 - :mod:`~.cli`: :func:`~.cli.trainer_main`, the command line of every trainer;

@@ -52,6 +52,7 @@ per process (the per-process cache holds a few groups only).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -60,7 +61,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -80,6 +81,11 @@ from torch_ae_sad.model.experiment.store import (
 )
 
 EXECUTORS = ("serial", "local", "ray")
+#: Tries of a run whose worker process (local) or Ray worker or node was lost.
+MAX_ATTEMPTS = {"serial": 1, "local": 2, "ray": 3}
+#: Ray errors that mean the task's worker or node was lost, not that the run raised.
+RAY_LOST = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
+            "ObjectFetchTimedOutError")
 RAY_MISSING = ("executor 'ray' needs Ray, an optional dependency: pip install "
                "'torch_ae_sad[ray]'")
 
@@ -143,27 +149,57 @@ def _watch_driver(driver: int, parent: int) -> None:
             os._exit(3)
 
 
-def _init_worker(threads: int, driver: int) -> None:
-    """Initializer of a local worker process: threads, SIGINT, orphan watchdog."""
+def _init_worker(threads: int, driver: int, gpu: int | None = None) -> None:
+    """Initializer of a local worker process: threads, its own GPU, SIGINT, orphan watchdog."""
+    if gpu is not None:  # before anything touches CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops us
     threading.Thread(target=_watch_driver, args=(driver, os.getppid()), daemon=True,
                      name="driver-watchdog").start()
 
 
-def _run_in_worker(spec: dict[str, Any], verbose: int,
-                   save_model: bool = False) -> tuple[Record, Scores]:
-    """What a worker runs: :func:`run_one`, plus the worker's pid in the record."""
+def task_device(device: str | None) -> str | None:
+    """A spec's device as a worker that sees only its own GPU names it (``cuda:1`` -> ``cuda``)."""
+    if device is not None and device.startswith("cuda:"):
+        return "cuda"
+    return device
+
+
+def _run_in_worker(spec: dict[str, Any], verbose: int, save_model: bool = False,
+                   own_gpu: bool = False) -> tuple[Record, Scores]:
+    """What a worker runs: :func:`run_one`, plus where it ran in the record.
+
+    ``own_gpu``: this process sees only the GPU given to it, so ``cuda:N`` means ``cuda``.
+    """
+    if own_gpu:
+        spec = {**spec, "device": task_device(spec.get("device"))}
     record, scores = run_one(spec, verbose=verbose, save_model=save_model)
     record["worker_pid"] = os.getpid()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        record["environment"]["cuda_visible_devices"] = visible
     return record, scores
 
 
-def _ray_task(spec: dict[str, Any], threads: int, verbose: int,
-             save_model: bool = False) -> tuple[Record, Scores]:
-    """Body of the Ray task: one run with ``threads`` torch threads."""
+def _ray_task(spec: dict[str, Any], threads: int, verbose: int, save_model: bool,
+              data: tuple[Any, ...] | None) -> tuple[Record, Scores]:
+    """Body of the Ray task: one run with ``threads`` torch threads.
+
+    ``data`` are the arrays of the spec's dataset, shipped once through the object store by
+    the driver (Ray resolves the reference), so the node needs no copy of the files.
+    """
+    import ray
+
+    from torch_ae_sad.dataset_loaders import provide_dataset
+
     torch.set_num_threads(threads)
-    return _run_in_worker(spec, verbose, save_model)
+    if data is not None:
+        provide_dataset(spec["dataset"], data)
+    record, scores = _run_in_worker(spec, verbose, save_model, own_gpu=True)
+    record["environment"]["ray_node"] = ray.get_runtime_context().get_node_id()
+    record["environment"]["data_from"] = "object_store" if data is not None else "files"
+    return record, scores
 
 
 # -- driver side --------------------------------------------------------------------------------
@@ -218,6 +254,14 @@ class WorkQueue:
             return spec, key
         return None
 
+    def all_specs(self) -> list[dict[str, Any]]:
+        """Every spec still to hand out or waiting for another driver."""
+        return [s for group in self.groups.values() for s in group] + list(self.waiting.values())
+
+    def retry(self, spec: dict[str, Any], key: str) -> None:
+        """Hand ``spec`` (still claimed by this driver) out again, first of its group."""
+        self.groups.setdefault(key, deque()).appendleft(spec)
+
     def _recorded(self, rid: str) -> bool:
         """Whether another driver has recorded ``rid`` (ok, or failed during this grid)."""
         record, _ = finished_record(self.folder, rid, need_model=self.need_model)
@@ -265,7 +309,25 @@ def _plan(specs: Sequence[dict[str, Any]], out: Path, skip_existing: bool, save_
             done[rid] = old
         else:
             todo[rid] = spec
+    if verbose:
+        _warn_other_device(done.values())
     return ids, done, order_by_group(list(todo.values()))
+
+
+def _warn_other_device(records: Iterable[Record]) -> None:
+    """Say when records kept from an earlier start ran on another kind of device than this one.
+
+    The run id leaves the device out (the same run on a GPU is the same run), but CPU and
+    CUDA results of one spec differ in their noise and kernels, so a resumed grid says so.
+    """
+    here = "cuda" if torch.cuda.is_available() else "cpu"
+    other = [r for r in records if str(r.get("device", here)).split(":")[0] != here
+             and r["spec"].get("device") in (None, here)]
+    if other:
+        kind = str(other[0].get("device")).split(":")[0]
+        print(f"note: {len(other)} run(s) kept from an earlier start ran on {kind}, this "
+              f"machine runs on {here}; --force runs them again here (results: --filter "
+              "ran_on=... or --group-by ... ran_on keeps them apart)", file=sys.stderr)
 
 
 def run_specs(specs: Sequence[dict[str, Any]], out_dir: str | Path, *,
@@ -356,6 +418,7 @@ class _Driver:
         self.bar = tqdm(total=len(pending), desc="runs", unit="run",
                         disable=verbose < 1 or not pending)
         self.n_pending, self.n_elsewhere = len(pending), 0
+        self.attempts: dict[str, int] = {}
 
     def __enter__(self) -> _Driver:
         self._claims_ctx = self.claims.active()
@@ -375,6 +438,25 @@ class _Driver:
             print(f"{self.n_elsewhere} run(s) recorded by another driver on {self.out}",
                   file=sys.stderr)
 
+    def lost(self, spec: dict[str, Any], key: str, exc: BaseException, where: str) -> None:
+        """A run whose worker (or node) was lost: run it again, or record it as failed.
+
+        Runs are tried at most ``MAX_ATTEMPTS[executor]`` times; an error raised by the run
+        itself never comes here (it is recorded at once).
+        """
+        from tqdm.auto import tqdm
+
+        rid = run_id(spec)
+        attempt = self.attempts.get(rid, 1)
+        limit = MAX_ATTEMPTS[self.info["executor"]]
+        if attempt < limit:
+            self.attempts[rid] = attempt + 1
+            self.queue.retry(spec, key)
+            tqdm.write(f"run {rid}: {where} lost ({type(exc).__name__}); running it again "
+                       f"(attempt {attempt + 1} of {limit})", file=sys.stderr)
+        else:
+            self.finish(_failed(spec, exc, where), None)
+
     def _elsewhere(self, record: Record) -> None:
         self.done[record["run_id"]] = record
         self.n_elsewhere += 1
@@ -385,6 +467,7 @@ class _Driver:
         from tqdm.auto import tqdm
 
         record["executor"] = dict(self.info)
+        record["attempts"] = self.attempts.pop(record["run_id"], 1)
         save_record(self.out, record, scores)
         self.claims.release(record["run_id"])
         self.done[record["run_id"]] = record
@@ -398,10 +481,9 @@ class _Driver:
         if executor == "serial":
             self._run_serial(threads)
         elif executor == "local":
-            _run_local(self.queue, workers, threads, self.finish, self.save_models)
+            _run_local(self, workers, threads)
         else:
-            _run_ray(self.queue, workers, ray_address, threads, self.finish, self.info,
-                     self.save_models)
+            _run_ray(self, workers, ray_address, threads)
 
     def _run_serial(self, threads: int | None) -> None:
         torch.set_num_threads(threads)
@@ -463,9 +545,15 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _new_pool(threads: int) -> ProcessPoolExecutor:
+def _new_pool(threads: int, gpu: int | None = None) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(),
-                               initializer=_init_worker, initargs=(threads, os.getpid()))
+                               initializer=_init_worker, initargs=(threads, os.getpid(), gpu))
+
+
+def _slot_gpus(workers: int) -> list[int | None]:
+    """The GPU each local worker slot sees alone (round robin), or None without CUDA."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [slot % n if n else None for slot in range(workers)]
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -490,15 +578,20 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True)  # joins the pool's management thread, releasing its semaphores
 
 
-def _run_local(queue: WorkQueue, workers: int, threads: int,
-               finish: Callable[[Record, Scores], None], save_models: bool = False) -> None:
-    """Run ``queue`` on ``workers`` one-process pools, keeping sampling groups together."""
+def _run_local(driver: _Driver, workers: int, threads: int) -> None:
+    """Run the driver's queue on ``workers`` one-process pools, keeping sampling groups together.
+
+    Each worker sees one GPU of its own (``CUDA_VISIBLE_DEVICES``) when there are GPUs; a run
+    whose worker process died is tried again once in a fresh worker.
+    """
+    queue = driver.queue
     pools: list[ProcessPoolExecutor | None] = [None] * workers
+    gpus = _slot_gpus(workers)
     current: list[str | None] = [None] * workers  # the group each worker has sampled last
-    running: dict[Future, tuple[int, dict[str, Any]]] = {}
+    running: dict[Future, tuple[int, dict[str, Any], str]] = {}
     try:
         while queue or running:
-            busy = {slot for slot, _ in running.values()}
+            busy = {slot for slot, _, _ in running.values()}
             for slot in (s for s in range(workers) if s not in busy):
                 others = {current[i] for i in range(workers) if i != slot}
                 taken = queue.take(prefer=current[slot], avoid=others)
@@ -506,19 +599,21 @@ def _run_local(queue: WorkQueue, workers: int, threads: int,
                     break
                 spec, current[slot] = taken
                 if pools[slot] is None:
-                    pools[slot] = _new_pool(threads)
-                running[pools[slot].submit(_run_in_worker, spec, 0, save_models)] = (slot, spec)
+                    pools[slot] = _new_pool(threads, gpus[slot])
+                fut = pools[slot].submit(_run_in_worker, spec, 0, driver.save_models,
+                                         gpus[slot] is not None)
+                running[fut] = (slot, spec, current[slot])
             if not running:
                 queue.idle()
                 continue
             finished, _ = wait(list(running), timeout=5.0, return_when=FIRST_COMPLETED)
             for fut in finished:
-                slot, spec = running.pop(fut)
-                record, scores, broken = _local_result(fut, spec)
-                if broken:
+                slot, spec, key = running.pop(fut)
+                _local_result(driver, fut, spec, key)
+                if pools[slot] is not None and fut.exception() is not None \
+                        and isinstance(fut.exception(), BrokenProcessPool):
                     _stop_pool(pools[slot])
                     pools[slot], current[slot] = None, None
-                finish(record, scores)
             queue.poll()
     finally:
         for pool in pools:
@@ -529,17 +624,18 @@ def _run_local(queue: WorkQueue, workers: int, threads: int,
                     pool.shutdown(wait=True)
 
 
-def _local_result(fut: Future, spec: dict[str, Any]) -> tuple[Record, Scores, bool]:
-    """``(record, scores, worker_died)`` of a finished local run."""
+def _local_result(driver: _Driver, fut: Future, spec: dict[str, Any], key: str) -> None:
+    """Record a finished local run, or hand it out again when its worker process died."""
     try:
         record, scores = fut.result()
     except BrokenProcessPool as exc:
         exc = BrokenProcessPool("the worker process died during this run (killed by a signal "
                                 f"or by the OS, e.g. out of host memory): {exc}")
-        return _failed(spec, exc, "local worker"), None, True
+        driver.lost(spec, key, exc, "local worker")
+        return
     except Exception as exc:  # noqa: BLE001 - recorded, the grid goes on
-        return _failed(spec, exc, "local worker"), None, False
-    return record, scores, False
+        record, scores = _failed(spec, exc, "local worker"), None
+    driver.finish(record, scores)
 
 
 # -- Ray ----------------------------------------------------------------------------------------
@@ -552,51 +648,94 @@ def _import_ray() -> Any:
 
 
 def _ray_threads(ray: Any, workers: int) -> int:
-    """CPUs per task: the cluster's CPUs divided among ``workers``, capped by the largest node."""
+    """CPUs per task: the cluster's CPUs divided among ``workers``, capped by its largest node."""
     total = int(ray.cluster_resources().get("CPU", 1))
     largest = max((int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes()
                    if n.get("Alive", True)), default=total) or total
     return max(1, min(total // workers, largest))
 
 
-def _run_ray(queue: WorkQueue, workers: int, ray_address: str | None,
-             threads: int | None, finish: Callable[[Record, Scores], None],
-             info: dict[str, Any], save_models: bool = False) -> None:
+def ray_gpus_per_task(resources: dict[str, float], workers: int,
+                      devices: set[str | None]) -> float:
+    """The GPUs a task asks Ray for, from the *cluster's* resources, not the driver's.
+
+    ``devices`` are the specs' devices. A task asks for ``min(1, cluster GPUs / workers)`` of a
+    GPU when the cluster has GPUs and no spec asks for the CPU; none on a CPU-only cluster.
+
+    Raises
+    ------
+    ValueError
+        When a spec asks for ``cuda`` and the cluster has no GPU (its tasks could never run).
+    """
+    gpus = float(resources.get("GPU", 0.0))
+    wants_cuda = sorted(d for d in devices if d is not None and d.startswith("cuda"))
+    if wants_cuda and gpus <= 0:
+        raise ValueError(f"device: {wants_cuda[0]!r} asked for, but the Ray cluster has no GPU "
+                         f"(cluster resources: {dict(resources)}); use --device cpu or add GPU "
+                         "nodes")
+    if gpus <= 0 or devices == {"cpu"}:
+        return 0.0
+    return min(1.0, gpus / max(1, workers))
+
+
+def _ray_init(ray: Any, ray_address: str | None) -> bool:
+    """Join or start Ray with its own logs kept out of the driver's terminal; True if started."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "logging_level": logging.ERROR}
+    if ray_address is None:
+        kwargs["num_cpus"] = available_cpus()
+    ray.init(address=ray_address, **kwargs)
+    return True
+
+
+def _ship_data(ray: Any, specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Put each dataset of ``specs`` into the object store once; its reference per name."""
+    from torch_ae_sad.dataset_loaders import load_source
+
+    return {name: ray.put(load_source(name)) for name in sorted({s["dataset"] for s in specs})}
+
+
+def _ray_lost(ray: Any, exc: BaseException) -> bool:
+    """Whether a Ray error means the task's worker or node was lost (not the run's own error)."""
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        return False
+    return any(c.__name__ in RAY_LOST for c in type(exc).__mro__)
+
+
+def _run_ray(driver: _Driver, workers: int, ray_address: str | None,
+             threads: int | None) -> None:
     """One Ray task per run, at most ``workers`` in flight; results saved as they finish.
 
-    Sets ``info["threads"]`` to the CPUs (torch threads) each task gets.
+    Each dataset travels to the cluster once (object store); a task whose worker or node was
+    lost is submitted again (:data:`MAX_ATTEMPTS`); GPUs come from the cluster's resources.
+    Sets ``info["threads"]`` and ``info["gpus_per_task"]``.
     """
     ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if ray_address is None:
-            kwargs["num_cpus"] = available_cpus()
-        ray.init(address=ray_address, **kwargs)
-        started = True
+    started = _ray_init(ray, ray_address)
+    queue, info = driver.queue, driver.info
     try:
         threads = int(threads) if threads is not None else _ray_threads(ray, workers)
-        info["threads"] = threads
-        options: dict[str, Any] = {"num_cpus": threads, "max_retries": 0}
-        if torch.cuda.is_available():
-            options["num_gpus"] = 1.0 / workers
-        task = ray.remote(_ray_task).options(**options)
-        running: dict[Any, dict[str, Any]] = {}
+        specs = queue.all_specs()
+        gpus = ray_gpus_per_task(ray.cluster_resources(), workers,
+                                 {s.get("device") for s in specs})
+        info.update(threads=threads, gpus_per_task=gpus)
+        task = ray.remote(_ray_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
+        data = _ship_data(ray, specs)
+        running: dict[Any, tuple[dict[str, Any], str]] = {}
         try:
             while queue or running:
                 while len(running) < workers and (taken := queue.take()) is not None:
-                    running[task.remote(taken[0], threads, 0, save_models)] = taken[0]
+                    spec, key = taken
+                    ref = task.remote(spec, threads, 0, driver.save_models, data[spec["dataset"]])
+                    running[ref] = (spec, key)
                 if not running:
                     queue.idle()
                     continue
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
                 for ref in ready:
-                    spec = running.pop(ref)
-                    try:
-                        record, scores = ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - RayError, worker crash, OOM
-                        record, scores = _failed(spec, exc, "ray task"), None
-                    finish(record, scores)
+                    _ray_result(driver, ray, ref, *running.pop(ref))
                 queue.poll()
         finally:
             for ref in running:
@@ -604,3 +743,15 @@ def _run_ray(queue: WorkQueue, workers: int, ray_address: str | None,
     finally:
         if started:
             ray.shutdown()
+
+
+def _ray_result(driver: _Driver, ray: Any, ref: Any, spec: dict[str, Any], key: str) -> None:
+    """Record a finished Ray task, or submit it again when its worker or node was lost."""
+    try:
+        record, scores = ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - RayError, worker crash, OOM
+        if _ray_lost(ray, exc):
+            driver.lost(spec, key, exc, "ray worker or node")
+            return
+        record, scores = _failed(spec, exc, "ray task"), None
+    driver.finish(record, scores)

@@ -91,7 +91,14 @@ def classes_text(c: Any) -> str:
 
 
 def scenario_label(obj: dict[str, Any]) -> str:
-    """``mnist 0-4 vs 5-9``: the dataset, the normal classes and the anomalous ones."""
+    """``mnist 0-4 vs 5-9``: the dataset, the normal classes and the anomalous ones.
+
+    A tabular file under ADBench's protocol reads ``6_cardio la=0.1`` (its stem and the
+    labelled share of the training anomalies).
+    """
+    if obj.get("scenario") == "adbench":
+        stem = str(obj.get("dataset")).replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        return f"{stem} la={value_text(obj.get('labelled'))}"
     return (f"{obj.get('dataset')} {classes_text(obj.get('normal_classes'))} vs "
             f"{classes_text(obj.get('anomaly_classes'))}")
 
@@ -187,9 +194,16 @@ def _sampler_names() -> tuple[str, ...]:
     return tuple(SAMPLERS)
 
 
+#: Methods in the order their styles were first given; methods added later follow in registry
+#: order, so adding a detector never changes another one's colour.
+METHOD_ORDER = ("AESAD", "AutoEncoder", "ConvAutoEncoder", "IForest", "OCSVM", "KNN", "LOF",
+                "DBSCANDetector", "RandomGuess", "DeepSAD", "DualDiscriminatorGAN", "TOLL",
+                "VAE", "DevNet", "PReNet", "FEAWAD")
+
+
 @cache
 def _method_names() -> tuple[str, ...]:
-    return tuple(DETECTORS)
+    return tuple(dict.fromkeys([*METHOD_ORDER, *DETECTORS]))
 
 
 def sampler_style(name: str) -> dict[str, str]:
@@ -204,8 +218,8 @@ def sampler_style(name: str) -> dict[str, str]:
 def method_style(name: str) -> dict[str, str]:
     """``{"color": ..., "marker": ...}`` of a method, the same in every figure.
 
-    One per class name of :data:`~torch_ae_sad.model.base.DETECTORS`, in registry order
-    (grey is left to the ``none`` sampler).
+    One per class name of :data:`~torch_ae_sad.model.base.DETECTORS`, in the order of
+    :data:`METHOD_ORDER` then the registry's (grey is left to the ``none`` sampler).
     """
     return _style(_method_names(), name, offset=1)
 

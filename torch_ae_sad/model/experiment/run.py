@@ -18,6 +18,7 @@ import subprocess
 import time
 import traceback
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ import torch
 import torch_ae_sad
 from torch_ae_sad.dataset_loaders import (
     Split,
+    adbench_split,
     add_test_noise,
+    load_tabular,
     many_vs_many,
     one_vs_all,
     scale_split,
@@ -70,6 +73,10 @@ def _split_cached(key: str) -> Split:
     s = json.loads(key)
     kwargs = {k: s[k] for k in ("labelled", "known_classes", "pollution", "val_fraction",
                                 "val_labelled", "seed")}
+    if s["scenario"] == "adbench":
+        X, y = load_tabular(s["dataset"])
+        return adbench_split(X, y, labelled=s["labelled"], val_fraction=s["val_fraction"],
+                             seed=s["seed"], name=Path(s["dataset"]).stem)
     if s["scenario"] == "one_vs_all":
         return one_vs_all(s["dataset"], s["normal_classes"][0], **kwargs)
     return many_vs_many(s["dataset"], s["normal_classes"], s["anomaly_classes"], **kwargs)
@@ -176,9 +183,15 @@ def _fit_and_score(spec: dict[str, Any], record: dict[str, Any], verbose: int,
     fit_kw = {}
     if isinstance(model, TorchDetector) and len(sampled.X_val):
         fit_kw = {"X_val": sampled.X_val, "y_val": sampled.y_val}
+    cuda = torch.cuda.is_available() and str(getattr(model, "device", None) or "cuda") \
+        .startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     model.fit(sampled.X_train, sampled.y_train, **fit_kw)
     record["train_seconds"] = time.perf_counter() - t0
+    if cuda:
+        record["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated())
     t0 = time.perf_counter()
     test_scores = model.decision_function(sampled.X_test)
     record["score_seconds"] = time.perf_counter() - t0

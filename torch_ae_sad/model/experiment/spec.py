@@ -22,11 +22,14 @@ from typing import Any, TypedDict
 import numpy as np
 
 from torch_ae_sad.dataset_loaders import (
+    adbench_split,
     check_dataset_name,
     check_ratio,
     check_scaling,
     check_split_request,
     get_sampler,
+    is_tabular_path,
+    load_tabular,
 )
 from torch_ae_sad.dataset_loaders.sampling import FEATURE_SPACES
 from torch_ae_sad.model.base import DETECTORS
@@ -82,7 +85,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": None,
 }
-SCENARIOS = ("one_vs_all", "many_vs_many")
+SCENARIOS = ("one_vs_all", "many_vs_many", "adbench")
 #: Keys left out of the run id (the same run on another device is the same run).
 NOT_HASHED = ("device",)
 #: Keys added after the first records: hashed only when not at their default, so the run ids
@@ -180,6 +183,9 @@ def _classes(spec: dict[str, Any], key: str, *, optional: bool) -> list[int] | N
 
 def _check_data(spec: dict[str, Any], against_labels: bool = True) -> None:
     """Data set, scenario, classes, budgets (against the labels), noise and scaling."""
+    if is_tabular_path(spec["dataset"]) or spec["scenario"] == "adbench":
+        _check_tabular(spec, against_labels)
+        return
     check_dataset_name(spec["dataset"])
     if spec["scenario"] not in SCENARIOS:
         raise ValueError(f"scenario: expected one of {SCENARIOS}, found {spec['scenario']!r}")
@@ -196,6 +202,47 @@ def _check_data(spec: dict[str, Any], against_labels: bool = True) -> None:
     if against_labels:
         _split_checked(json.dumps({k: spec[k] for k in SPLIT_KEYS if k != "seed"},
                                   sort_keys=True))
+
+
+#: What the ADBench scenario fixes: its classes and no other anomaly budget.
+_TABULAR_FIXED = {"normal_classes": ([0], None), "anomaly_classes": ([1], None),
+                  "known_classes": (None,), "pollution": (0, 0.0), "val_labelled": (0,),
+                  "scaling": ("unit",)}
+
+
+def _check_tabular(spec: dict[str, Any], against_data: bool) -> None:
+    """A tabular file under ADBench's protocol (``adbench_split`` of the data loaders)."""
+    if not is_tabular_path(spec["dataset"]):
+        raise ValueError(f"dataset: scenario 'adbench' expects a tabular file (.npz, .mat, "
+                         f".csv), found {spec['dataset']!r}")
+    if spec["scenario"] != "adbench":
+        raise ValueError(f"scenario: a tabular file takes scenario 'adbench', found "
+                         f"{spec['scenario']!r}")
+    for key, allowed in _TABULAR_FIXED.items():
+        if spec[key] not in allowed:
+            raise ValueError(f"{key}: scenario 'adbench' fixes it to {allowed[0]!r} (y == 1 "
+                             f"is the anomaly class; unlabelled training anomalies stay in "
+                             f"the training data), found {spec[key]!r}")
+    spec["normal_classes"], spec["anomaly_classes"] = [0], [1]
+    spec["pollution"] = 0.0
+    noise = spec["noise_std"]
+    if not isinstance(noise, Real) or isinstance(noise, bool) or not noise >= 0:
+        raise ValueError(f"noise_std: expected a number >= 0, found {noise!r}")
+    spec["noise_std"] = float(noise)
+    if against_data:
+        _tabular_checked(spec["dataset"], json.dumps(spec["labelled"]),
+                         json.dumps(spec["val_fraction"]), int(spec["seed"]))
+
+
+@lru_cache(maxsize=64)
+def _tabular_checked(path: str, labelled: str, val_fraction: str, seed: int) -> None:
+    """The ADBench split of a tabular file, built once to check the request against it."""
+    try:
+        X, y = load_tabular(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"dataset: {exc}") from None
+    adbench_split(X, y, labelled=json.loads(labelled), val_fraction=json.loads(val_fraction),
+                  seed=seed)
 
 
 @lru_cache(maxsize=256)

@@ -12,6 +12,10 @@ scores) and, with ``--save-models``, ``<run_id>.model.pt``. This module owns all
 - :func:`load_records` is the one reader that the runner, the executors, ``results`` and the
   analysis scripts use: it upgrades old specs (:func:`~.spec.upgrade_spec`) and reports the
   files it cannot use;
+- a record names files of its own folder only (:func:`inside_folder`: no absolute path, no
+  ``..``, no symbolic link out), scores are read with ``allow_pickle=False``, and model files
+  hold data only (:mod:`~.model_files`), so opening a records folder from others runs no code
+  of it;
 - :class:`Claims` lets several drivers share one folder: a driver claims a run before it
   starts it (``<run_id>.claim``, with its owner and a heartbeat), and a claim whose driver
   stopped beating is taken over.
@@ -34,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from torch_ae_sad.model.experiment import model_files
 from torch_ae_sad.model.experiment.spec import SCHEMA, upgrade_spec
 
 #: Where trainer modules write by default.
@@ -152,51 +156,75 @@ def clean_stale_tmp(folder: str | Path, *, max_age: float = 3600.0) -> list[Path
     return removed
 
 
-def serialize_model(model: Any) -> bytes:
-    """The fitted detector as ``torch.save`` bytes (its module moved to the CPU first)."""
-    module = getattr(model, "module_", None)
-    if isinstance(module, torch.nn.Module):
-        module.cpu()
-    buffer = io.BytesIO()
-    torch.save(model, buffer)
-    return buffer.getvalue()
+def serialize_model(model: Any) -> bytes | str:
+    """The model file of a fitted detector (:mod:`~.model_files`), or why there is none.
 
+    The file holds data only (class name, parameters, fitted attributes, the networks'
+    weights copied to the CPU); the live detector is left untouched, wherever it runs.
 
-def load_model(path: str | Path) -> Any:
-    """Load a detector saved beside a record (``<run_id>.model.pt``) on the CPU.
-
-    The file is a pickle: load only files you (or your runner) wrote.
+    Returns
+    -------
+    bytes or str
+        The file's bytes; or, for a detector whose fitted state is not data a model file
+        holds, a sentence saying so (:func:`save_record` puts it in the record as
+        ``model_note`` and writes no model file).
     """
-    model = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if hasattr(model, "device_"):
-        model.device_ = torch.device("cpu")
-    return model
+    try:
+        return model_files.dumps(model)
+    except model_files.ModelNotStorable as exc:
+        return f"no model file: {exc}"
+
+
+def load_model(path: str | Path, *, trust_pickle: bool = False) -> Any:
+    """Load the detector of a model file (``<run_id>.model.pt``) on the CPU.
+
+    Opening a model file runs no code of it (:mod:`~.model_files`): a file of the old pickled
+    kind, or one that does not parse, is refused unless ``trust_pickle`` (for old files you
+    made yourself: they are unpickled, with a warning, which runs any code they hold).
+
+    Raises
+    ------
+    RecordFileError
+        Naming the file, what it is and how to re-create it (``--save-models`` on the same
+        grid).
+    """
+    try:
+        return model_files.read(path, trust_pickle=trust_pickle)
+    except model_files.ModelFileError as exc:
+        raise RecordFileError(str(exc)) from None
 
 
 def save_record(out_dir: str | Path, record: dict[str, Any], scores: dict | None) -> Path:
     """Write a run's files, each atomically, the record last.
 
-    ``<run_id>.model.pt`` (when ``scores`` holds :data:`MODEL_KEY`), ``<run_id>.scores.npz``
-    (if any), then ``<run_id>.json``; the sha256 of each data file goes into the record's
-    ``files``.
+    ``<run_id>.model.pt`` (when ``scores`` holds :data:`MODEL_KEY`: the bytes of
+    :func:`serialize_model`; its note instead becomes the record's ``model_note`` and no model
+    file is written), ``<run_id>.scores.npz`` (if any), then ``<run_id>.json``; the sha256 of
+    each data file goes into the record's ``files`` (with the model file's
+    ``format_version``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rid = record["run_id"]
-    hashes: dict[str, str] = {}
+    files: dict[str, dict[str, Any]] = {}
     if scores is not None and MODEL_KEY in scores:
         scores = dict(scores)
-        record["model_file"] = f"{rid}.model.pt"
-        hashes[record["model_file"]] = write_bytes(out / record["model_file"],
-                                                   scores.pop(MODEL_KEY))
+        model = scores.pop(MODEL_KEY)
+        if isinstance(model, str):
+            record["model_note"] = model
+        else:
+            record["model_file"] = f"{rid}.model.pt"
+            files[record["model_file"]] = {
+                "sha256": write_bytes(out / record["model_file"], model),
+                "format_version": model_files.FORMAT_VERSION}
     if scores is not None:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **scores)
         record["scores_file"] = f"{rid}.scores.npz"
-        hashes[record["scores_file"]] = write_bytes(out / record["scores_file"],
-                                                    buffer.getvalue())
-    if hashes:
-        record["files"] = {name: {"sha256": digest} for name, digest in hashes.items()}
+        files[record["scores_file"]] = {
+            "sha256": write_bytes(out / record["scores_file"], buffer.getvalue())}
+    if files:
+        record["files"] = files
     path = out / f"{rid}.json"
     atomic_write(path, lambda fh: fh.write(json.dumps(record, indent=1).encode()))
     return path
@@ -278,27 +306,52 @@ def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
 def data_file(folder: str | Path, record: dict[str, Any], key: str) -> Path:
     """The path of the file a record names under ``key`` (``scores_file``, ``model_file``).
 
+    A record names files of its own folder only: a name that is absolute, holds ``..``, or
+    leads out of ``folder`` through a symbolic link is refused.
+
     Raises
     ------
     RecordFileError
-        When the record names no such file or the file is missing.
+        When the record names no such file (with its ``model_note``, if any), names one
+        outside ``folder`` (the message names the record), or the file is missing.
     """
     rid = record.get("run_id")
     name = record.get(key)
     if not name:
-        hint = "; run the trainer with --save-models" if key == "model_file" else ""
+        note = record.get("model_note") if key == "model_file" else None
+        hint = f" ({note})" if note else \
+            "; run the trainer with --save-models" if key == "model_file" else ""
         raise RecordFileError(f"run {rid}: the record names no {key.replace('_', ' ')} "
                               f"('{key}'){hint}")
-    path = Path(folder) / str(name)
+    path = inside_folder(folder, name, f"{Path(folder) / f'{rid}.json'}: {key}")
     if not path.is_file():
         raise RecordFileError(f"run {rid}: {key.replace('_', ' ')} {path} is missing")
+    return path
+
+
+def inside_folder(folder: str | Path, name: Any, what: str) -> Path:
+    """``folder / name`` when it stays inside ``folder``; a :class:`RecordFileError` if not.
+
+    ``name`` must be a relative path without ``..`` whose target, symbolic links followed,
+    lies inside ``folder``; ``what`` starts the error message (e.g. the record and its key).
+    """
+    rel = Path(name) if isinstance(name, str) else None
+    if rel is None or rel.is_absolute() or rel.anchor or ".." in rel.parts:
+        raise RecordFileError(f"{what} {name!r}: refused, a record names only files in its "
+                              "own folder (a relative name, no '..', not an absolute path)")
+    root = Path(folder).resolve()
+    path = Path(folder) / rel
+    target = path.resolve()
+    if not target.is_relative_to(root):
+        raise RecordFileError(f"{what} {name!r}: refused, it leads out of the records folder "
+                              f"{root} (a symbolic link to {target})")
     return path
 
 
 def verify_file(folder: str | Path, record: dict[str, Any], key: str) -> Path:
     """:func:`data_file`, with the file's sha256 checked against the record's ``files``."""
     path = data_file(folder, record, key)
-    expected = ((record.get("files") or {}).get(path.name) or {}).get("sha256")
+    expected = ((record.get("files") or {}).get(record[key]) or {}).get("sha256")
     if expected is not None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected:
@@ -355,11 +408,22 @@ def finished_record(folder: str | Path, rid: str, *, need_model: bool = False
     try:
         if rec.get("scores_file"):
             load_scores(folder, rec)
-        if need_model:
-            model_path(folder, rec)
+        if need_model and not (rec.get("model_note") and not rec.get("model_file")):
+            _check_model_format(folder, rec)
     except RecordFileError as exc:
         return None, str(exc)
     return rec, None
+
+
+def _check_model_format(folder: str | Path, record: dict[str, Any]) -> None:
+    """A :class:`RecordFileError` unless the record's model file is intact and current."""
+    path = model_path(folder, record)
+    entry = (record.get("files") or {}).get(record["model_file"]) or {}
+    version = entry.get("format_version")
+    if version != model_files.FORMAT_VERSION:
+        raise RecordFileError(f"run {record.get('run_id')}: model file {path} is of an older "
+                              f"kind (format_version {version}; this version writes "
+                              f"{model_files.FORMAT_VERSION}), so it is made again")
 
 
 # ----------------------------------------------------------------------------- claims
@@ -425,7 +489,9 @@ class Claims:
         return owner
 
     def take(self, rid: str) -> bool:
-        """Claim run ``rid``; False when another live driver holds it."""
+        """Claim run ``rid``; False when another live driver holds it (True if this one does)."""
+        if rid in self._held:
+            return True
         path = self.path(rid)
         for _ in range(2):
             try:

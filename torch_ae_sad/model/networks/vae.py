@@ -1,7 +1,9 @@
 """Variational auto-encoders (Kingma & Welling 2014): dense and convolutional.
 
 Every VAE's ``encode(x)`` returns ``(mu, logvar)`` of the diagonal Gaussian ``q(z|x)``,
-``decode(z)`` the reconstruction in the input's shape, and ``forward(x, sample=True)``
+``decode(z)`` the reconstruction in the input's shape (``out_activation`` applied to
+``decode_logits(z)``, the decoder's output before it: the logits of a sigmoid output, which a
+binary cross-entropy takes directly), and ``forward(x, sample=True)``
 ``(x_hat, mu, logvar)``: decoded from ``z = mu + exp(logvar / 2) * eps`` with
 ``eps ~ N(0, I)`` when ``sample``, from ``mu`` otherwise. Layers only: the losses are the
 detector's (:mod:`torch_ae_sad.model.detectors.vae`).
@@ -24,6 +26,8 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Return ``mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``.
 
+    Computed in float32 (``eps`` drawn in float32 too), also under bfloat16 autocast.
+
     Parameters
     ----------
     mu, logvar : torch.Tensor
@@ -31,10 +35,8 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
     generator : torch.Generator, optional
         Source of ``eps`` (on ``mu``'s device); ``None`` draws from torch's global RNG.
     """
-    if generator is None:
-        eps = torch.randn_like(mu)
-    else:
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    mu, logvar = mu.float(), logvar.float()
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=torch.float32)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -42,18 +44,25 @@ class _VAE(nn.Module):
     """Shared ``forward`` of the VAEs: subclasses define ``encode`` and ``decode``.
 
     Subclasses also set ``output_range``, the closed range of the reconstruction (that of
-    ``out_activation``, :data:`~torch_ae_sad.model.networks.dense.OUTPUT_RANGES`).
+    ``out_activation``, :data:`~torch_ae_sad.model.networks.dense.OUTPUT_RANGES`), and
+    ``output_activation``, the module of ``out_activation`` that :meth:`decode` applies to
+    :meth:`decode_logits`.
     """
 
     output_range: tuple[float, float]
+    output_activation: nn.Module
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)`` of ``q(z|x)`` for a batch."""
         raise NotImplementedError
 
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before its last activation (logits of a sigmoid output)."""
+        raise NotImplementedError
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Return the reconstruction (in the input's shape) of latent codes."""
-        raise NotImplementedError
+        return self.output_activation(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor, sample: bool = True
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -104,15 +113,16 @@ class DenseVAE(_VAE):
                                      make_activation(activation))
         self.mu = nn.Linear(self.latent_dim, self.latent_dim)
         self.logvar = nn.Linear(self.latent_dim, self.latent_dim)
-        self.decoder = mlp_stack(dims[::-1], activation, out_activation, False)
+        self.decoder = mlp_stack(dims[::-1], activation, None, False)
+        self.output_activation = make_activation(out_activation, "out_activation")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)`` of ``q(z|x)`` for a batch."""
         h = self.encoder(x.flatten(1))
         return self.mu(h), self.logvar(h)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return the reconstruction (in the input's shape) of latent codes."""
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before its last activation, in the input's shape."""
         return self.decoder(z).view(-1, *self.input_shape)
 
 
@@ -172,18 +182,18 @@ class ConvVAE(_VAE):
             target = sizes[-2 - i]
             dec.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1,
                                           output_padding=1 - target % 2))
-            last = i == len(chans) - 1
-            dec.append(make_activation(out_activation, "out_activation") if last
-                       else make_activation(activation))
+            if i < len(chans) - 1:
+                dec.append(make_activation(activation))
         self.decoder = nn.Sequential(*dec)
+        self.output_activation = make_activation(out_activation, "out_activation")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)`` of ``q(z|x)`` for a batch of images."""
         h = self.encoder(x.view(-1, *self.input_shape))
         return self.mu(h), self.logvar(h)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return reconstructed images ``(n, C, H, W)`` of latent codes."""
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output ``(n, C, H, W)`` before its last activation."""
         return self.decoder(z)
 
 
