@@ -21,11 +21,13 @@ Records: ``benchmarks/records/sampler_significance`` (a re-run skips finished ru
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from typing import Any
 
 import torch
 from _common import (
+    RESULTS,
     add_grid_arguments,
     check_positive,
     finish_grid_arguments,
@@ -112,6 +114,9 @@ def summarise(args: argparse.Namespace, results: dict[str, dict]) -> tuple[dict,
     des = significance.design(ok, "sampler", "roc_auc", "seed")
     res = significance.analyse(des, args.alpha, control=REFERENCE)
     files = significance.write(res, args.records / "figures")
+    diagram = next((f for f in files if str(f).endswith(".png")), None)
+    if diagram is not None:  # the critical-difference diagram, shown by the results page
+        shutil.copyfile(diagram, RESULTS / f"{args.stem}_cd.png")
     seeds = [int(b.rsplit("seed ", 1)[1]) for b in des.blocks]
     tests = [[t.first, t.n, signed(t.mean_diff), f"{t.first_better}/{t.second_better}",
               "-" if t.statistic is None else f"{t.statistic:g}", f"{t.p:.4g}",
@@ -132,6 +137,7 @@ def summarise(args: argparse.Namespace, results: dict[str, dict]) -> tuple[dict,
         f"Friedman over all {len(des.treatments)} (scipy; it needs 3 or more), from "
         "`torch_ae_sad.model.analysis.significance` "
         "(critical-difference diagram and tables in the records folder's `figures/`).",
+        f"![critical-difference diagram]({args.stem}_cd.png)",
         "## AUROC per seed",
         markdown_table(["seed", *des.treatments], per_seed(des, seeds)),
         "## Each sampler against none",
