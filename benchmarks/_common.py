@@ -70,9 +70,14 @@ def write_results(stem: str, payload: dict[str, Any], markdown: str,
     payload = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
                **payload}
     paths = (out / f"{stem}.json", out / f"{stem}.md")
-    root = f"{PROJECT_ROOT}{os.sep}"  # results name repository paths relative to its root
-    write_atomic(paths[0], json.dumps(payload, indent=1).replace(root, ""))
-    write_atomic(paths[1], markdown.replace(root, ""))
+    root = f"{PROJECT_ROOT}{os.sep}"  # results name repository paths relative to its root,
+    beside = f"{PROJECT_ROOT.parent}{os.sep}"  # and the shared data beside it as ../
+
+    def relative(text: str) -> str:
+        return text.replace(root, "").replace(beside, f"..{os.sep}")
+
+    write_atomic(paths[0], relative(json.dumps(payload, indent=1)))
+    write_atomic(paths[1], relative(markdown))
     return paths
 
 
