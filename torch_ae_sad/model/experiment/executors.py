@@ -30,21 +30,25 @@ Executors
     point with ``if __name__ == "__main__":`` (:func:`check_main_guard` says so before any
     worker starts).
     Each worker is a one-process :class:`~concurrent.futures.ProcessPoolExecutor`, so a
-    crashed worker breaks only its own run: it is replaced and the grid goes on. Runs sharing
-    a split and sampler go to the same worker when that keeps every worker busy, because
-    sampling is cached per process; when a worker would otherwise idle it takes a run of a
-    group another worker is on and samples that group again (at most once per worker and
-    group). Workers ignore ``SIGINT`` (the
-    driver stops them) and exit by themselves when the driver dies.
+    crashed worker breaks only its own run: it is replaced, the run is tried once more, and
+    the grid goes on. With GPUs each worker sees one of its own (``CUDA_VISIBLE_DEVICES``).
+    Runs sharing a split and sampler go to the same worker when that keeps every worker busy,
+    because sampling is cached per process; when a worker would otherwise idle it takes a run
+    of a group another worker is on and samples that group again (at most once per worker
+    and group). Workers ignore ``SIGINT`` (the driver stops them) and exit by themselves when
+    the driver dies.
 ``ray``
     One ``@ray.remote`` task per run, at most ``workers`` in flight, each reserving
     ``max(1, cpus // workers)`` CPUs (``cpus``: the cluster's, capped by its largest node) and
-    ``1 / workers`` of a GPU when ``torch.cuda.is_available()`` in the driver. ``ray`` is an
+    the GPUs :func:`ray_gpus_per_task` decides from the *cluster's* resources. ``ray`` is an
     optional dependency (``pip install 'torch_ae_sad[ray]'``); ``ray.init(address=ray_address)``
     joins a cluster (``None``: starts a local instance, shut down at the end) unless Ray is
-    already initialised. Ray reuses its worker processes, so the per-process sampling cache
-    often hits, but a group may be sampled again on each Ray worker. On a cluster every node
-    needs the package and the datasets at the same paths.
+    already initialised, with Ray's own logs kept out of the driver's terminal. The driver
+    ships each data set once through the object store (the nodes need the package, not the
+    data files); a task whose worker or node was lost is submitted again
+    (:data:`MAX_ATTEMPTS`), a run that raised is recorded at once. Ray reuses its worker
+    processes, so the per-process sampling cache often hits, but a group may be sampled again
+    on each Ray worker.
 
 Runs are ordered by (split, sampler) group for every executor, so each group is sampled once
 per process (the per-process cache holds a few groups only).
