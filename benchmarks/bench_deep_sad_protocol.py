@@ -140,58 +140,59 @@ def build_grids(args: argparse.Namespace) -> dict[str, tuple[str, str, float | N
     return grids
 
 
+def _grid_row(ds: str, method: str, gamma: float | None, params: dict[str, Any],
+              res: dict[str, Any], pairs: list[tuple[int, int]]
+              ) -> tuple[dict[str, Any], list[Any]]:
+    """The JSON entry and the table row of one (method, gamma) grid on data set ``ds``."""
+    auc, n_seeds = {}, {}
+    for n, k in pairs:
+        vals = [r["metrics"]["roc_auc"] for r in res["ok"]
+                if r["spec"]["normal_classes"] == [n] and r["spec"]["known_classes"] == [k]]
+        auc[f"{n},{k}"] = float(np.mean(vals)) if vals else None
+        n_seeds[f"{n},{k}"] = len(vals)
+    n_pairs = sum(v is not None for v in auc.values())
+    seeds_run = sorted(set(n_seeds.values()) - {0})
+    cover = (f"{n_pairs} x {seeds_run[0] if len(seeds_run) == 1 else seeds_run}"
+             if n_pairs else "0")
+    mean, std = mean_std(auc.values())
+    train_s = float(sum(r["train_seconds"] for r in res["ok"]))
+    pub = PUBLISHED[ds] if gamma in (None, 0.01) else None
+    esad = PUBLISHED_ESAD[ds] if gamma in (None, 0.01) else None
+    label = row_label(method, gamma)
+    entry = {"label": label, "method": method, "gamma_l": gamma, "params": params,
+             "budget": budget(method, params), "auroc_per_pair": auc, "mean_auroc": mean,
+             "std_auroc": std, "n_pairs": n_pairs, "n_seeds_per_pair": n_seeds,
+             "published_deep_sad": pub, "gap": None if pub is None else mean - pub,
+             "published_esad": esad, "gap_esad": None if esad is None else mean - esad,
+             "train_seconds": train_s,
+             "n_labelled": sorted({r["split"]["n_labelled"] for r in res["ok"]}),
+             "failed": res["failed"], "wall_seconds": res["wall_seconds"]}
+    row = [label, cover, mean, std, "-" if pub is None else pub,
+           "-" if pub is None else signed(mean - pub), "-" if esad is None else esad,
+           "-" if esad is None else signed(mean - esad), train_s, budget(method, params),
+           f"{len(res['failed'])}"]
+    return entry, row
+
+
 def summarise(args: argparse.Namespace, grids: dict, results: dict[str, dict]
               ) -> tuple[dict[str, Any], str]:
     """The payload and the Markdown of the run grids."""
     pairs = [(c, (c + 1) % 10) for c in args.normals]
     payload: dict[str, Any] = {}
     sections = []
+    head = ["method", "classes x seeds", "mean AUROC", "std over pairs",
+            "Deep SAD published (gamma_l=0.01)", "gap", "ESAD published (gamma_l=0.01)",
+            "gap to ESAD", "train s (sum)", "budget per run", "failed"]
     for ds in args.datasets:
-        rows, per_pair, entries = [], {}, []
-        for key, (d, method, gamma, params, _) in grids.items():
-            if d != ds:
-                continue
-            res = results[key]
-            auc, n_seeds = {}, {}
-            for n, k in pairs:
-                vals = [r["metrics"]["roc_auc"] for r in res["ok"]
-                        if r["spec"]["normal_classes"] == [n] and r["spec"]["known_classes"] == [k]]
-                auc[f"{n},{k}"] = float(np.mean(vals)) if vals else None
-                n_seeds[f"{n},{k}"] = len(vals)
-            n_pairs = sum(v is not None for v in auc.values())
-            seeds_run = sorted(set(n_seeds.values()) - {0})
-            cover = (f"{n_pairs} x {seeds_run[0] if len(seeds_run) == 1 else seeds_run}"
-                     if n_pairs else "0")
-            mean, std = mean_std(auc.values())
-            train_s = float(sum(r["train_seconds"] for r in res["ok"]))
-            n_lab = sorted({r["split"]["n_labelled"] for r in res["ok"]})
-            pub = PUBLISHED[ds] if gamma in (None, 0.01) else None
-            esad = PUBLISHED_ESAD[ds] if gamma in (None, 0.01) else None
-            label = row_label(method, gamma)
-            entries.append({"label": label, "method": method, "gamma_l": gamma,
-                            "params": params, "budget": budget(method, params),
-                            "auroc_per_pair": auc, "mean_auroc": mean, "std_auroc": std,
-                            "n_pairs": n_pairs, "n_seeds_per_pair": n_seeds,
-                            "published_deep_sad": pub,
-                            "gap": None if pub is None else mean - pub,
-                            "published_esad": esad,
-                            "gap_esad": None if esad is None else mean - esad,
-                            "train_seconds": train_s, "n_labelled": n_lab,
-                            "failed": res["failed"], "wall_seconds": res["wall_seconds"]})
-            rows.append([label, cover, mean, std, "-" if pub is None else pub,
-                         "-" if pub is None else signed(mean - pub),
-                         "-" if esad is None else esad,
-                         "-" if esad is None else signed(mean - esad), train_s,
-                         budget(method, params), f"{len(res['failed'])}"])
-            per_pair[label] = auc
+        made = [_grid_row(ds, method, gamma, params, results[key], pairs)
+                for key, (d, method, gamma, params, _) in grids.items() if d == ds]
+        entries = [e for e, _ in made]
+        per_pair = {e["label"]: e["auroc_per_pair"] for e in entries}
         payload[ds] = {"published_deep_sad_gamma_0.01": PUBLISHED[ds],
                        "published_esad_gamma_0.01": PUBLISHED_ESAD[ds], "rows": entries}
-        head = ["method", "classes x seeds", "mean AUROC", "std over pairs",
-                "Deep SAD published (gamma_l=0.01)", "gap", "ESAD published (gamma_l=0.01)",
-                "gap to ESAD", "train s (sum)", "budget per run", "failed"]
         pair_rows = [[f"{n} vs all, known {k}", *[per_pair[lbl][f"{n},{k}"] for lbl in per_pair]]
                      for n, k in pairs]
-        sections += [f"## {ds}", markdown_table(head, rows),
+        sections += [f"## {ds}", markdown_table(head, [row for _, row in made]),
                      f"### {ds}: AUROC per (normal, known) pair",
                      markdown_table(["pair", *per_pair], pair_rows)]
     md = "\n\n".join([

@@ -202,7 +202,8 @@ def trend(data, classes: list[int], width: int, epochs: int, settings: dict,
     return out
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line, checked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--classes", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the trend (10)")
@@ -222,6 +223,12 @@ def main() -> None:
     check_classes(parser, classes=args.classes)
     check_positive(parser, epochs=args.epochs, check_epochs=args.check_epochs,
                    width=args.width, rounds=args.rounds, threads=args.threads)
+    return args
+
+
+def main() -> None:
+    """Time the variants, check their AUROC, run the trend, write the results."""
+    args = parse_args()
     torch.set_num_threads(args.threads)
     n_each = 512
     if args.quick:
@@ -278,6 +285,18 @@ def main() -> None:
     print(trend_table, flush=True)
     total = time.perf_counter() - t_start
     seconds = {"speed": speed_s, "check": check_s, "trend": trend_s, "total": total}
+    report(args, info, load_start, speeds, checks, keeps, chosen, trend_runs, seconds,
+           (speed_table, check_table, trend_table))
+    print(f"seconds: {seconds}")
+
+
+def report(args: argparse.Namespace, info: dict, load_start: list[float], speeds: list,
+           checks: list, keeps: dict, chosen: str, trend_runs: list, seconds: dict,
+           tables: tuple[str, str, str]) -> None:
+    """Write ``gan_epochs{,_quick}.{json,md}``."""
+    speed_table, check_table, trend_table = tables
+    speed_s, check_s, trend_s, total = (seconds[k] for k in ("speed", "check", "trend",
+                                                             "total"))
     command = "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     md = (f"# Dual-discriminator GAN on the CPU: speed-ups and AUROC vs epochs\n\n"
           f"{__doc__}\n\nCommand: `{command}`\n\n"
@@ -303,7 +322,6 @@ def main() -> None:
                   "lr_scaling": "sqrt", "big_lr": BIG_LR},
         "speed": speeds, "check": checks, "keeps_auroc": keeps, "chosen": chosen,
         "trend": trend_runs, "seconds": seconds}, md, out=args.out)
-    print(f"seconds: {seconds}")
 
 
 def _subsample(data: tuple, rng: np.random.Generator) -> tuple:

@@ -63,7 +63,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -207,11 +206,6 @@ def _ray_task(spec: dict[str, Any], threads: int, verbose: int, save_model: bool
 
 
 # -- driver side --------------------------------------------------------------------------------
-def _failed(spec: dict[str, Any], exc: BaseException, where: str) -> Record:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return failed_record(spec, f"{where}: {type(exc).__name__}: {exc}", tb)
-
-
 class WorkQueue:
     """The runs a driver still has to do, handed out under a claim, grouped by sampling.
 
@@ -459,7 +453,7 @@ class _Driver:
             tqdm.write(f"run {rid}: {where} lost ({type(exc).__name__}); running it again "
                        f"(attempt {attempt + 1} of {limit})", file=sys.stderr)
         else:
-            self.finish(_failed(spec, exc, where), None)
+            self.finish(failed_record(spec, exc, where=where), None)
 
     def _elsewhere(self, record: Record) -> None:
         self.done[record["run_id"]] = record
@@ -638,7 +632,7 @@ def _local_result(driver: _Driver, fut: Future, spec: dict[str, Any], key: str) 
         driver.lost(spec, key, exc, "local worker")
         return
     except Exception as exc:  # noqa: BLE001 - recorded, the grid goes on
-        record, scores = _failed(spec, exc, "local worker"), None
+        record, scores = failed_record(spec, exc, where="local worker"), None
     driver.finish(record, scores)
 
 
@@ -757,5 +751,5 @@ def _ray_result(driver: _Driver, ray: Any, ref: Any, spec: dict[str, Any], key: 
         if _ray_lost(ray, exc):
             driver.lost(spec, key, exc, "ray worker or node")
             return
-        record, scores = _failed(spec, exc, "ray task"), None
+        record, scores = failed_record(spec, exc, where="ray task"), None
     driver.finish(record, scores)

@@ -42,7 +42,7 @@ from torch_ae_sad.model.metrics import evaluate
 from torch_ae_sad.model.thresholds import choose_threshold
 
 #: Texts of allocator failures that are out-of-memory errors (CUDA, cuBLAS, cuDNN, MPS, host).
-OOM_MARKERS = ("out of memory", "memoryerror", "outofmemory", "cublas_status_alloc_failed",
+OOM_MARKERS = ("out of memory", "outofmemory", "cublas_status_alloc_failed",
                "cudnn_status_alloc_failed")
 
 
@@ -229,27 +229,34 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _error_fields(error: BaseException | str, tb: str | None = None) -> dict[str, Any]:
-    """``status``, ``error``, ``traceback`` (and ``error_kind``) of a failed run."""
+def _error_fields(error: BaseException | str, tb: str | None = None,
+                  where: str | None = None) -> dict[str, Any]:
+    """``status``, ``error``, ``traceback`` (and ``error_kind``) of a failed run.
+
+    ``where`` (e.g. ``"local worker"``) prefixes the error text.
+    """
     if isinstance(error, str):
         text, trace = error, tb or ""
     else:
         text = f"{type(error).__name__}: {error}"
         trace = tb if tb is not None else "".join(
             traceback.format_exception(type(error), error, error.__traceback__))
-    fields = {"status": "failed", "error": text, "traceback": trace}
+    fields = {"status": "failed", "error": f"{where}: {text}" if where else text,
+              "traceback": trace}
     if is_out_of_memory(error):
         fields["error_kind"] = "out_of_memory"
     return fields
 
 
-def failed_record(spec: dict[str, Any], error: BaseException | str,
-                  tb: str | None = None) -> dict[str, Any]:
+def failed_record(spec: dict[str, Any], error: BaseException | str, tb: str | None = None,
+                  where: str | None = None) -> dict[str, Any]:
     """A ``status: "failed"`` record for a run that died outside :func:`run_one`.
 
     Used by the executors when a worker process crashes or a task cannot return its result;
-    ``error`` is the exception (or its text), ``tb`` the traceback text if any.
+    ``error`` is the exception (or its text), ``tb`` the traceback text if any, ``where`` the
+    place it happened (prefixed to the error text).
     """
     spec = make_spec(spec)
-    record = {**new_record(spec, "failed"), "started": None, **_error_fields(error, tb)}
+    record = {**new_record(spec, "failed"), "started": None,
+              **_error_fields(error, tb, where)}
     return canon(record)
