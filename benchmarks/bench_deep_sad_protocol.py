@@ -19,8 +19,15 @@ Each run is one record of the experiment runner in ``benchmarks/records/deep_sad
 ``--tag``, so a subset never overwrites the full file; the records are shared).
 
     python benchmarks/bench_deep_sad_protocol.py [--quick] [--datasets mnist]
-    python benchmarks/bench_deep_sad_protocol.py --datasets mnist --gammas 0.01 --tag esad \
+    python benchmarks/bench_deep_sad_protocol.py --gammas 0.01 --seeds 0 1 2 --tag esad \
         --methods AESAD DeepSAD TOLL AutoEncoder DevNet PReNet FEAWAD
+
+The authors' full budgets (on a GPU; several copies of the command may share one records
+folder, each run claimed by the copy that starts it)::
+
+    python benchmarks/bench_deep_sad_protocol.py --datasets mnist --gammas 0.01 \
+        --methods DeepSAD DevNet PReNet FEAWAD --deepsad-epochs 150 150 --weak-epochs 50 \
+        --feawad-epochs 100 30 --tag esad_full --records benchmarks/records/deep_sad_protocol_full
 """
 
 from __future__ import annotations
@@ -178,6 +185,8 @@ def summarise(args: argparse.Namespace, grids: dict, results: dict[str, dict]
               ) -> tuple[dict[str, Any], str]:
     """The payload and the Markdown of the run grids."""
     pairs = [(c, (c + 1) % 10) for c in args.normals]
+    devices = ", ".join(sorted({str(r.get("device", "?")) for res in results.values()
+                                for r in res["ok"]})) or "none"
     payload: dict[str, Any] = {}
     sections = []
     head = ["method", "classes x seeds", "mean AUROC", "std over pairs",
@@ -189,7 +198,8 @@ def summarise(args: argparse.Namespace, grids: dict, results: dict[str, dict]
         entries = [e for e, _ in made]
         per_pair = {e["label"]: e["auroc_per_pair"] for e in entries}
         payload[ds] = {"published_deep_sad_gamma_0.01": PUBLISHED[ds],
-                       "published_esad_gamma_0.01": PUBLISHED_ESAD[ds], "rows": entries}
+                       "published_esad_gamma_0.01": PUBLISHED_ESAD[ds], "devices": devices,
+                       "rows": entries}
         pair_rows = [[f"{n} vs all, known {k}", *[per_pair[lbl][f"{n},{k}"] for lbl in per_pair]]
                      for n, k in pairs]
         sections += [f"## {ds}", markdown_table(head, [row for _, row in made]),
@@ -215,13 +225,14 @@ def summarise(args: argparse.Namespace, grids: dict, results: dict[str, dict]
         "convolutional), beta 1000 / batch 1000 / latent 128 on MNIST, beta 100 / batch 500 "
         "/ latent 256 on Fashion-MNIST, Adam 1e-4, the last step kept (no validation "
         "checkpointing). Deep SAD: the authors' bias-free LeNet, rep_dim 32, eta 1, Adam 1e-4, "
-        "pre-training lr 1e-3, far fewer epochs than the authors' 150 + 150. DevNet and "
+        "pre-training lr 1e-3, epochs per row below (the authors': 150 + 150). DevNet and "
         "PReNet: the LeNet feature learner (rep_dim 32) with the authors' head, RMSprop 1e-3, "
-        "batches of 512 (half labelled anomalies), 20 batches per epoch, fewer epochs than "
-        "the authors' 50; FEAWAD: dense, Adam 1e-4, batches of 512, 20 per epoch, fewer "
-        "epochs than the authors' 100 pre-training + 30 joint (budgets per row below). "
-        f"CPU only (no GPU in this session), {args.threads} torch thread(s), 2 cores shared "
-        "with other jobs: seconds are indicative.",
+        "batches of 512 (half labelled anomalies), 20 batches per epoch (the authors' 50 "
+        "epochs); FEAWAD: dense, Adam 1e-4, batches of 512, 20 per epoch (the authors' 100 "
+        "pre-training + 30 joint epochs); the budget of every row is in its last column. "
+        f"Devices of the runs (from their records): {devices}; {args.threads} torch "
+        "thread(s) per run; seconds are indicative (the CPU runs shared 2 cores with other "
+        "jobs).",
         "`gap` = our mean minus the published Deep SAD figure (negative: ours is lower); "
         "`gap to ESAD` = our mean minus ESAD's published figure (Huang et al. 2020, \"ESAD: "
         "End-to-end deep semi-supervised anomaly detection\", arXiv 2012.04905: MNIST 0.992, "

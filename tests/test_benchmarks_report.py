@@ -99,3 +99,36 @@ def test_render_lists_every_row_and_source(rep: ModuleType, results_dir: Path) -
     assert "| [TOLL MNIST (dense, CPU)](toll_mnist.md) |" in md
     assert "| [TOLL MNIST (conv, GPU)](toll_conv_gpu.md) |" in md and "[Speed](aesad_sweep.md)" in md
     assert "`gan_fashion.json`" in md.split("Missing:")[1]
+
+
+def test_esad_deepod_and_full_budget_rows(rep: ModuleType, tmp_path: Path) -> None:
+    def entry(method: str, auc: float, params: dict) -> dict:
+        return {"label": f"{method} gamma_l=0.01", "method": method, "gamma_l": 0.01,
+                "params": params, "budget": "b", "mean_auroc": auc, "n_pairs": 10,
+                "published_deep_sad": 0.964}
+
+    _write(tmp_path, "deep_sad_protocol_esad", {
+        "settings": {"seeds": [0, 1, 2]}, "results": {"mnist": {"rows": [
+            entry("DeepSAD", 0.95, {}), entry("AESAD", 0.97, {}), entry("DevNet", 0.90, {})]}}})
+    _write(tmp_path, "deep_sad_protocol_esad_full", {
+        "settings": {"seeds": [0]}, "results": {"mnist": {"devices": "cuda", "rows": [
+            entry("DeepSAD", 0.96, {"epochs": 150, "pretrain_epochs": 150}),
+            entry("DevNet", 0.83, {"epochs": 50})]}}})
+    _write(tmp_path, "deepod_side_by_side", {
+        "protocol": {"seeds": [0, 1, 2], "settings": {"DeepSAD": {"epochs": 10}}},
+        "models": {"DeepSAD": {"sets": 10, "auroc_ours": 0.89, "auroc_deepod": 0.91,
+                               "seconds_ratio": 1.4, "within_0.01": False,
+                               "not_slower": False}}})
+    rows = rep.collate(rep.load_results(tmp_path))
+    esad = next(r for r in rows if r["section"] == "Gap to ESAD" and r["ours"] != rep.NOT_RUN)
+    assert esad["ours"] == 0.97 and "(AESAD)" in esad["protocol"]
+    assert esad["gap"] == pytest.approx(0.97 - 0.992) and esad["seeds"] == 3
+    assert "reference" in esad["paper"]  # a different method's figure, not a reproduction
+    full = [r for r in rows if r["source"] == "deep_sad_protocol_esad_full"]
+    own = next(r for r in full if "DevNet" not in r["paper"])
+    assert own["device"].startswith("GPU") and "fewer epochs" not in own["note"]
+    devnet = next(r for r in full if "DevNet" in r["paper"])
+    assert "nine unseen at test" in devnet["note"]
+    deepod = next(r for r in rows if r["section"] == "Ours vs DeepOD")
+    assert deepod["gap"] == pytest.approx(0.89 - 0.91) and "within 0.01: no" in deepod["note"]
+    assert deepod["budget"] == "epochs 10" and deepod["pairs"] == 10

@@ -187,6 +187,36 @@ def test_deterministic_fit_restores_flag_warn_only_and_precision(flag, warn_only
     assert seen == [(flag, warn_only, True, precision)]
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_scores_and_deep_sad_centre_run_in_deterministic_mode_when_asked(deterministic, tiny,
+                                                                          restore_flags,
+                                                                          monkeypatch):
+    # On an H200 the same ConvAutoEncoder scored twice differed by 7.6e-6 until scoring ran
+    # in deterministic mode too; Deep SAD's centre is computed between its stages.
+    torch.use_deterministic_algorithms(False)
+    det = make("AutoEncoder", epochs=1, deterministic=deterministic).fit(*tiny)
+    real, seen = det._score_batch, []
+
+    def spy(module, xb):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return real(module, xb)
+
+    monkeypatch.setattr(det, "_score_batch", spy)
+    det.decision_function(tiny[0])
+    assert seen and set(seen) == {deterministic}
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after scoring
+    centre = []
+    real_center = DeepSAD._center
+
+    def center_spy(self, phi, X, batch_size=4096):
+        centre.append(torch.are_deterministic_algorithms_enabled())
+        return real_center(self, phi, X, batch_size)
+
+    monkeypatch.setattr(DeepSAD, "_center", center_spy)
+    make("DeepSAD", epochs=1, pretrain_epochs=1, deterministic=deterministic).fit(*tiny)
+    assert centre == [deterministic]
+
+
 def test_deterministic_mode_sets_cublas_workspace_only_for_cuda_and_only_if_unset(
         monkeypatch, restore_flags):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)

@@ -150,11 +150,42 @@ def test_single_sample_last_batch():
     ({"eta": -1.0}, "eta: expected >= 0"),
     ({"eps": 0.0}, "eps: expected > 0"),
     ({"pretrain_epochs": 0}, "pretrain_epochs: expected >= 1"),
+    ({"batches": "stratified"}, r"batches: expected one of \('shuffled', 'balanced'\), "
+                                "found 'stratified'"),
 ])
 def test_bad_params(params, match):
     X, y = gaussian(20, 2, 3.0, seed=0)
     with pytest.raises(ValueError, match=match):
         DeepSAD(**{**TAB, **params}).fit(X, y)
+
+
+def test_balanced_batches_are_half_labelled_anomalies_in_the_sad_stage_only(monkeypatch):
+    X, y = gaussian(300, 6, 3.0, seed=0)  # 2 % labelled anomalies
+    seen = []
+    real = DeepSAD._loss
+
+    def spy(self, module, xb, yb, **kw):
+        seen.append((len(yb), int((yb == 1).sum())))
+        return real(self, module, xb, yb, **kw)
+
+    monkeypatch.setattr(DeepSAD, "_loss", spy)
+    params = {**TAB, "epochs": 2, "pretrain_epochs": 1, "batch_size": 32}
+    DeepSAD(**params, batches="balanced").fit(X, y)
+    assert len(seen) == 2 * 10  # ceil(306 / 32) balanced batches per epoch
+    assert all(n == 32 and a == 16 for n, a in seen)
+    seen.clear()
+    DeepSAD(**params).fit(X, y)  # shuffled: each epoch a permutation, 6 anomalies in all
+    assert sum(a for _, a in seen) == 2 * 6 and sum(n for n, _ in seen) == 2 * 306
+
+
+@pytest.mark.filterwarnings("ignore:DeepSAD got no labelled anomalies")
+def test_balanced_batches_without_labelled_anomalies_stop_before_any_stage(monkeypatch):
+    import torch_ae_sad.model.base as base_module
+
+    monkeypatch.setattr(base_module, "run_stage", lambda *a, **k: pytest.fail("a stage ran"))
+    X, _ = gaussian(40, 0, 0.0, seed=0)
+    with pytest.raises(ValueError, match=r"batches='balanced' expects labelled anomalies"):
+        DeepSAD(**TAB, batches="balanced").fit(X, np.zeros(40, int))
 
 
 def test_lenet_on_tabular_names_the_fix():

@@ -21,6 +21,13 @@ batch normalisation without affine parameters), otherwise ``phi`` could collapse
 constant ``c``. Unlike the authors' code, the pre-trained encoder weights really are the
 starting point of step 4 (their state-dict copy matches no key; their issue #9).
 
+Batches: the authors' shuffled batches by default (``batches="shuffled"``), in which a
+labelled anomaly is as rare as in the training data; ``batches="balanced"`` gives every batch
+of the Deep SAD stage half labelled anomalies, as DeepOD's DeepSAD does in expectation. On 10
+ADBench sets with 10 % of the training anomalies labelled (3 seeds, 10 + 10 epochs) balanced
+batches lift the mean AUROC from 0.893 to 0.924 (``benchmarks/bench_deepod.py``); the
+default stays the authors' protocol.
+
 Defaults on any data: ``network="auto"`` is the bias-free LeNet for ``(C, 28, 28)`` /
 ``(C, 32, 32)`` images and the bias-free MLP otherwise (``network_``); the pre-training
 decoder's ``out_activation="auto"`` is ``sigmoid`` (the authors', for data in [0, 1]) when the
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -42,6 +50,7 @@ import torch
 from torch import nn
 
 from torch_ae_sad.model.base import FitContext, TorchDetector, hyperparameters
+from torch_ae_sad.model.batch_samplers import DEVNET_KINDS, BalancedSampler
 from torch_ae_sad.model.losses import mse
 from torch_ae_sad.model.networks.conv import IMAGE_SIZES
 from torch_ae_sad.model.networks.dense import AUTO, check_output_range, resolve_out_activation
@@ -50,6 +59,7 @@ from torch_ae_sad.model.training import StagePlan, check_optimizer
 from torch_ae_sad.utils.seeding import make_generator
 
 NETWORKS = ("lenet", "dense", "auto")
+BATCHES = ("shuffled", "balanced")
 #: Entries of the centre closer to 0 than this are moved to +-this (the authors' value).
 CENTER_MIN = 0.1
 
@@ -106,6 +116,14 @@ class DeepSAD(TorchDetector):
         1e-4 for 150 epochs).
     pretrain_weight_decay : float
         Pre-training weight decay (authors' README: 0.5e-3).
+    batches : {"shuffled", "balanced"}
+        Batches of the Deep SAD stage: ``shuffled`` (default, the authors'), a permutation of
+        the training data per epoch; ``balanced``, half labelled anomalies and half
+        unlabelled samples, drawn with replacement, ``ceil(n / batch_size)`` batches per
+        epoch (DeepOD's DeepSAD balances them in expectation with a
+        ``WeightedRandomSampler``; the loop's
+        :class:`~torch_ae_sad.model.batch_samplers.BalancedSampler`). ``balanced`` needs
+        labelled anomalies; pre-training (unsupervised) always uses shuffled batches.
     **training
         The parameters of :class:`~torch_ae_sad.model.base.TorchDetector` for the Deep SAD
         stage; ``batch_size``, ``optimizer``, ``amp`` and ``verbose`` also apply to
@@ -141,6 +159,7 @@ class DeepSAD(TorchDetector):
     pretrain_epochs: int = 10
     pretrain_lr: float = 1e-3
     pretrain_weight_decay: float = 0.5e-3
+    batches: str = "shuffled"
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-4
@@ -177,6 +196,8 @@ class DeepSAD(TorchDetector):
             raise ValueError(f"eta: expected >= 0, found {self.eta}")
         if not self.eps > 0:
             raise ValueError(f"eps: expected > 0, found {self.eps}")
+        if self.batches not in BATCHES:
+            raise ValueError(f"batches: expected one of {BATCHES}, found {self.batches!r}")
         if not self.pretrain:
             return
         if not (isinstance(self.pretrain_epochs, numbers.Real)
@@ -201,6 +222,9 @@ class DeepSAD(TorchDetector):
 
     def _stages(self, ctx: FitContext) -> StagePlan[dict[str, Any]]:
         """Stages ``pretrain`` (the auto-encoder) -> the centre ``c`` -> ``sad`` (``phi``)."""
+        if self.batches == "balanced" and not (ctx.y == 1).any():
+            raise ValueError("DeepSAD: batches='balanced' expects labelled anomalies (y == 1) "
+                             "in the training data, found none")
         ae = self._init_module(ctx)
         pretrain = None
         if self.pretrain:
@@ -214,8 +238,11 @@ class DeepSAD(TorchDetector):
         del ae  # the decoder is not needed any more
         c = self._center(phi, ctx.X_dev)
         center = torch.as_tensor(c, device=ctx.device)
-        sad = yield self._stage(ctx, "sad", phi, partial(self._loss, center=center),
-                                score_fn=partial(self._dist, center=center))
+        stage = self._stage(ctx, "sad", phi, partial(self._loss, center=center),
+                            score_fn=partial(self._dist, center=center))
+        if self.batches == "balanced":
+            stage = replace(stage, sampler=BalancedSampler(DEVNET_KINDS, (0.5, 0.5), None))
+        sad = yield stage
         return {"c_": c, "pretrain_history_": None if pretrain is None else pretrain.history,
                 "module_": phi, "history_": sad.history}
 
