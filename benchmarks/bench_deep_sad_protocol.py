@@ -242,8 +242,14 @@ def summarise(args: argparse.Namespace, grids: dict, results: dict[str, dict]
         "SAD's own row). The published figures average 90 pairs x 10 seeds; `classes x "
         "seeds` says what each of our means covers (normal classes run x seeds per class; "
         "the mean is over classes of the per-class mean over seeds).",
-        *sections, ""])
+        *sections,
+        "Significance of the differences between the methods (Friedman, Nemenyi, Wilcoxon with "
+        "Holm's correction, classes as blocks, seeds averaged): `python -m "
+        "torch_ae_sad.model.analysis.significance " + str(args.records)
+        + " --compare method --filter dataset=DATASET labelled=GAMMA` (committed for the "
+        "ESAD comparison: `benchmarks/results/deep_sad_protocol_esad_significance/`).", ""])
     return payload, md
+
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

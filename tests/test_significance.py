@@ -239,6 +239,18 @@ def test_bad_options(tmp_path, capsys):
     assert "--control 'nope': no such sampler" in capsys.readouterr().err
 
 
+def test_filter_keeps_the_named_runs_only(tmp_path, capsys):
+    folder = write_samplers(tmp_path / "records")  # normal classes 0 and 1, seeds 0-4
+    out = tmp_path / "figs"
+    assert run_main(folder, out, "--filter", "normal_classes=[0]") == 0
+    values = result_json(out)["values"]
+    assert len(values) == 5 and all(" 0 vs rest" in block for block in values)
+    assert run_main(folder, out, "--filter", "nope=1") == 1
+    assert "--filter: no record has the field 'nope'" in capsys.readouterr().err
+    assert run_main(folder, out, "--filter", "normal_classes=[7]") == 1
+    assert "no run passes --filter normal_classes=[7]" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- table marks
 def test_tables_mark_significant_differences_from_none(tmp_path):
     folder = write_samplers(tmp_path / "records", normals=(0,), seeds=range(8),

@@ -88,7 +88,7 @@ from torch_ae_sad.model.experiment.labels import (
     sampler_style,
     scenario_text,
 )
-from torch_ae_sad.model.results import QUANTITIES, field_key, flatten_spec
+from torch_ae_sad.model.results import QUANTITIES, field_key, filter_records, flatten_spec
 
 #: Metric option -> its name in tables and figures (every one: higher is better).
 METRICS = {"roc_auc": "AUROC", "aupr": "AUPR", "f1": "F1"}
@@ -374,9 +374,21 @@ def write(res: Result, out: Path) -> list[Path]:
 
 def draw(data: Records, out: Path, compare: str = "sampler", metric: str = "roc_auc",
          alpha: float = 0.05, blocks: str | None = None,
-         control: str | None = None) -> list[Path]:
-    """Test the ``compare`` treatments of the folder; write the diagram, tables and JSON."""
-    des = design(data.records, compare, metric, blocks)
+         control: str | None = None, filters: Sequence[str] | None = None) -> list[Path]:
+    """Test the ``compare`` treatments of the folder; write the diagram, tables and JSON.
+
+    ``filters``: ``FIELD=VALUE`` texts (:func:`~torch_ae_sad.model.results.filter_records`);
+    only the runs that pass every one are compared.
+    """
+    records = data.records
+    if filters:
+        try:
+            records = filter_records(records, filters)
+        except ValueError as exc:
+            raise Skip(str(exc)) from None
+        if not records:
+            raise Skip(f"no run passes --filter {' '.join(filters)}")
+    des = design(records, compare, metric, blocks)
     for block, missing in des.dropped.items():
         print(f"significance: dropped block {block}: no ok run of {', '.join(missing)}",
               file=sys.stderr)
@@ -404,6 +416,10 @@ def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", default=None, metavar="LABEL",
                         help="test each treatment against this one only (e.g. none), "
                              "instead of every pair")
+    parser.add_argument("--filter", dest="filters", nargs="+", default=None,
+                        metavar="FIELD=VALUE",
+                        help="compare only the runs whose spec field has this value, e.g. "
+                             "dataset=mnist labelled=0.01 (as in `results --filter`)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
