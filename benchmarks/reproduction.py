@@ -118,7 +118,7 @@ def _device(data: dict[str, Any]) -> str:
     devices = {str(res.get("devices", "")) for res in (data.get("results") or {}).values()
                if isinstance(res, dict)}
     if any("cuda" in d for d in devices):
-        return "GPU (cuda), H200"
+        return "GPU (cuda)"
     threads = ((data.get("machine") or {}).get("torch_threads")
                or (data.get("environment") or {}).get("torch_threads"))
     return f"CPU, {threads} thread(s)" if threads else "CPU"
@@ -199,15 +199,15 @@ def esad_rows(data: dict[str, Any] | None) -> list[Row]:
     seeds = len(data.get("settings", {}).get("seeds", [0]))
     out = []
     for ds, res in data.get("results", {}).items():
-        rows_ = [e for e in res.get("rows", []) if e.get("mean_auroc") is not None]
-        if not rows_ or ds not in ESAD:
+        measured = [e for e in res.get("rows", []) if e.get("mean_auroc") is not None]
+        if not measured or ds not in ESAD:
             continue
-        best = max(rows_, key=lambda e: e["mean_auroc"])
+        best = max(measured, key=lambda e: e["mean_auroc"])
         every = ", ".join(f"{e['method']} {e['mean_auroc']:.4f}" for e in
-                          sorted(rows_, key=lambda e: -e["mean_auroc"]))
+                          sorted(measured, key=lambda e: -e["mean_auroc"]))
         out.append(row(
             "Gap to ESAD", paper, f"{ds}, one-vs-all, known class (c+1)%10, gamma_l=0.01, "
-            f"best of {len(rows_)} detectors ({best['method']})", "mean AUROC", ESAD[ds],
+            f"best of {len(measured)} detectors ({best['method']})", "mean AUROC", ESAD[ds],
             best["mean_auroc"], budget="CPU budgets (per detector in the source)",
             device=_device(data), seeds=seeds, pairs=best.get("n_pairs"),
             note=f"every detector: {every}; ESAD itself is not implemented here"))
